@@ -1,0 +1,69 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is here for
+# the people who work on mailrelay. Package lists live in DEVELOPERS.md.
+SHELL := /bin/bash
+BUILD_DIR ?= build
+TEST_DIR ?= build-test
+FUZZ_DIR ?= build-fuzz
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+deps_from = $(shell sed -n '/<!-- deps:$(1) -->/,/<!-- \/deps:$(1) -->/p' DEVELOPERS.md | grep -v '<!--')
+BUILD_PACKAGES := $(call deps_from,build)
+TEST_PACKAGES := $(call deps_from,test)
+BENCH_PACKAGES := $(call deps_from,bench)
+
+.PHONY: all build deps deps-test deps-bench run test test-unit test-reliability bench fuzz \
+        install package clean
+
+all: build
+
+# Installs only what is missing; root runs apt-get directly, others go through sudo.
+define apt_install
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	  grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | $$sudo debconf-set-selections; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(BUILD_PACKAGES))
+
+deps-test: deps
+	$(call apt_install,$(TEST_PACKAGES))
+
+deps-bench: deps-test
+	$(call apt_install,$(BENCH_PACKAGES))
+
+build: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Starts the relay in the foreground on the embedded dev config: 127.0.0.1:2525, spool and
+# outbox under ./run/, every message written to ./run/outbox as an .eml.
+run: build
+	@mkdir -p run
+	$(BUILD_DIR)/bin/mailrelayd -c etc/dev.ini -f
+
+test: deps-test
+	@cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DMAILRELAY_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TEST_DIR) -j $(JOBS)
+	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test-unit: deps-test
+	@cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DMAILRELAY_SANITIZE=ON >/dev/null
+	@cmake --build $(TEST_DIR) -j $(JOBS)
+	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
+
+bench: build deps-bench
+	bench/run.sh $(BUILD_DIR)
+
+install: build
+	cmake --install $(BUILD_DIR) $(if $(DESTDIR),--prefix $(DESTDIR)/usr,)
+
+clean:
+	rm -rf $(BUILD_DIR) $(TEST_DIR) $(FUZZ_DIR) run
