@@ -78,8 +78,10 @@ SCHEMA(kRecipientResultSchema, "recipient_result",
        F(kIndex, kU64, true, false, 0), F(kCode, kU64, true, false, 0),
        F(kEnhanced, kString, false, false, 16), F(kText, kString, false, false, kLine));
 SCHEMA(kJobResultSchema, "job_result",
-       F(kJobId, kU64, true, false, 0), G(kResult, true, true, kRecipientResultSchema),
-       F(kRetryAfter, kU64, false, false, 0), F(kInfo, kString, false, false, kLine));
+       F(kJobId, kU64, true, false, 0), F(kQueueId, kString, true, false, 64),
+       G(kResult, true, true, kRecipientResultSchema), F(kRetryAfter, kU64, false, false, 0),
+       F(kThrottled, kU64, false, false, 0), F(kInfo, kString, false, false, kLine));
+SCHEMA(kJobAckSchema, "job_ack", F(kJobId, kU64, true, false, 0));
 SCHEMA(kJobCancelSchema, "job_cancel", F(kJobId, kU64, true, false, 0));
 SCHEMA(kAgentDrainSchema, "agent_drain", F(kText, kString, false, false, kLine));
 
@@ -126,6 +128,7 @@ constexpr Entry kEntries[] = {
     {Type::kJobResult, &kJobResultSchema},
     {Type::kJobCancel, &kJobCancelSchema},
     {Type::kAgentDrain, &kAgentDrainSchema},
+    {Type::kJobAck, &kJobAckSchema},
     {Type::kControlRequest, &kControlRequestSchema},
     {Type::kControlReply, &kControlReplySchema},
     {Type::kAuthCheck, &kAuthCheckSchema},

@@ -35,6 +35,7 @@ enum class Type : uint16_t {
   kJobResult = 43,        // agent -> qmgr: one result per recipient
   kJobCancel = 44,        // qmgr -> agent: the message was deleted
   kAgentDrain = 45,       // agent -> qmgr: send me no more jobs
+  kJobAck = 46,           // qmgr -> agent: the result is durable; forget it
   kControlRequest = 60,   // relayctl -> qmgr
   kControlReply = 61,     // qmgr -> relayctl
   kAuthCheck = 80,        // smtpd -> deliver-graph: passthrough AUTH
@@ -48,7 +49,7 @@ enum class Tag : uint16_t {
   kSealedSecret, kData, kSize, kDigest, kMessageId, kSubject, kQueueId, kAccepting, kQueued,
   kMaxMessages, kAttempt, kFirstAttempt, kIdempotencyKey, kJobId, kRecipient, kIndex, kAddress,
   kResult, kRetryAfter, kInfo, kProcess, kState, kRestarts, kStarted, kSecret, kReportId,
-  kArrival, kOrigin, kBackend,
+  kArrival, kOrigin, kBackend, kThrottled,
 };
 
 enum class Kind : uint8_t { kU64, kString, kBytes, kGroup };

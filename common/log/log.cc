@@ -1,5 +1,6 @@
 #include "common/log/log.h"
 
+#include <syslog.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,6 +24,7 @@ struct State {
   std::atomic<int> level{static_cast<int>(Level::kInfo)};
   // Under systemd, journald stamps each line; elsewhere (make run, tests) we add the time.
   bool timestamps = std::getenv("JOURNAL_STREAM") == nullptr;
+  std::atomic<bool> syslog{false};
 };
 
 State& S() {
@@ -56,6 +58,10 @@ std::string Clean(std::string_view s, size_t max_len) {
 }
 
 void WriteLine(std::string line) {
+  if (S().syslog.load()) {
+    syslog(LOG_MAIL | LOG_INFO, "%s", line.c_str());
+    return;
+  }
   if (line.size() > kMaxLine) {
     line.resize(kMaxLine - 4);
     line += "...";
@@ -113,6 +119,16 @@ void Init(std::string_view prog, Format format, Level min_level) {
   s.level = static_cast<int>(min_level);
 }
 
+void UseSyslog(const std::string& ident) {
+  static std::string keep;  // openlog keeps the pointer
+  keep = ident;
+  openlog(keep.c_str(), LOG_PID | LOG_NDELAY, LOG_MAIL);
+  S().syslog = true;
+  S().timestamps = false;
+}
+
+void WriteRaw(std::string_view line) { WriteLine(std::string(line)); }
+
 void SetLevel(Level min_level) { S().level = static_cast<int>(min_level); }
 void SetFormat(Format format) { S().format = static_cast<int>(format); }
 bool Enabled(Level level) { return static_cast<int>(level) >= S().level.load(); }
@@ -124,14 +140,18 @@ std::string FormatText(std::string_view prog, int pid, Level level, std::string_
   std::string line;
   line.append(prog).append("[").append(std::to_string(pid)).append("]: ");
   if (level >= Level::kWarning) line.append(LevelName(level)).append(": ");
+  // With a queue id the line is about a message: "ID: key=value ... (detail)", as in
+  // DESIGN.md. Without one it is an event: "what happened key=value ...".
+  bool event = id.empty() && !text.empty();
   if (!id.empty()) line.append(id).append(": ");
-  bool first = true;
+  if (event) line.append(text);
+  bool first = !event;
   for (const auto& [k, v] : kv) {
     if (!first) line.push_back(' ');
     first = false;
     line.append(k).append("=").append(v);
   }
-  if (!text.empty()) {
+  if (!text.empty() && !event) {
     if (kv.empty()) {
       line.append(text);
     } else {

@@ -63,6 +63,11 @@ inline Line Warning() { return Line(Level::kWarning); }
 inline Line Error() { return Line(Level::kError); }
 inline Line Fatal() { return Line(Level::kFatal); }  // the caller exits afterwards
 
+// mailrelayd in the background logs through syslog (facility mail) instead of stderr.
+void UseSyslog(const std::string& ident);
+// Writes an already formatted line (a child's stderr line forwarded by mailrelayd).
+void WriteRaw(std::string_view line);
+
 // Formats without writing (tests, and mailrelayd's failure reports).
 std::string FormatText(std::string_view prog, int pid, Level level, std::string_view id,
                        const std::vector<std::pair<std::string, std::string>>& kv,

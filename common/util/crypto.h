@@ -17,6 +17,8 @@ class Sha256Stream {
   ~Sha256Stream();
   Sha256Stream(const Sha256Stream&) = delete;
   Sha256Stream& operator=(const Sha256Stream&) = delete;
+  Sha256Stream(Sha256Stream&& other) noexcept : ctx_(other.ctx_) { other.ctx_ = nullptr; }
+  Sha256Stream& operator=(Sha256Stream&& other) noexcept;
   void Update(std::string_view data);
   std::string Finish();  // 32 raw bytes; the object is reset afterwards
 

@@ -54,7 +54,7 @@ TEST(Frame, RoundTripWithRepeatedFieldsAndGroups) {
   EXPECT_EQ(d.U64(Tag::kSmtpUtf8), 1u);
 
   Message r(Type::kJobResult);
-  r.Add(Tag::kJobId, uint64_t{9});
+  r.Add(Tag::kJobId, uint64_t{9}).Add(Tag::kQueueId, "0ABCDEFGHJKM");
   for (uint64_t i = 0; i < 3; ++i) {
     Fields g;
     g.Add(Tag::kIndex, i).Add(Tag::kCode, uint64_t{250 + i}).Add(Tag::kText, "ok " + std::to_string(i));
