@@ -1,0 +1,165 @@
+// The spool on real SQLite files: round trips, recovery, and every refusal to start.
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "qmgr/spool.h"
+
+namespace mailrelay::qmgr {
+namespace {
+
+class SpoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mr-spool-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  Message Sample(const std::string& id) {
+    Message m;
+    m.queue_id = id;
+    m.sender = "s@example.org";
+    m.arrival = 1700000000;
+    m.size = 11;
+    m.client = "[127.0.0.1]:1";
+    m.subject = "subj";
+    for (int i = 0; i < 2; ++i) {
+      Recipient r;
+      r.idx = i;
+      r.address = "r" + std::to_string(i) + "@example.com";
+      r.next_attempt = 1700000000;
+      m.recipients.push_back(r);
+    }
+    return m;
+  }
+  std::string dir_;
+};
+
+TEST_F(SpoolTest, RoundTripSurvivesReopen) {
+  {
+    auto s = Spool::Open(dir_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    Message m = Sample("AAAA");
+    std::string body(3 << 20, 'x');  // several 1 MiB chunks
+    body += "tail";
+    ASSERT_TRUE((*s)->InsertMessage(&m, body).ok());
+    m.recipients[1].attempts = 2;
+    m.recipients[1].last_text = "busy";
+    ASSERT_TRUE((*s)->UpdateRecipient(m.rowid, m.recipients[1]).ok());
+    ASSERT_TRUE((*s)->Commit().ok());
+  }
+  auto s = Spool::Open(dir_);
+  ASSERT_TRUE(s.ok());
+  auto all = (*s)->LoadAll();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  const Message& m = (*all)[0];
+  EXPECT_EQ(m.queue_id, "AAAA");
+  EXPECT_EQ(m.subject, "subj");
+  ASSERT_EQ(m.recipients.size(), 2u);
+  EXPECT_EQ(m.recipients[1].attempts, 2);
+  EXPECT_EQ(m.recipients[1].last_text, "busy");
+  auto body = (*s)->LoadBody(m.rowid);
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(body->size(), (3u << 20) + 4);
+  EXPECT_EQ(body->substr(body->size() - 4), "tail");
+}
+
+TEST_F(SpoolTest, UncommittedWorkIsGoneAfterACrash) {
+  {
+    auto s = Spool::Open(dir_);
+    Message m = Sample("BBBB");
+    ASSERT_TRUE((*s)->InsertMessage(&m, "hello").ok());
+    // No Commit(): the process "dies" here.
+  }
+  auto s = Spool::Open(dir_);
+  EXPECT_EQ((*s)->LoadAll()->size(), 0u);
+}
+
+TEST_F(SpoolTest, RecoverDropsIncompleteMessages) {
+  {
+    auto s = Spool::Open(dir_);
+    Message big = Sample("CCCC");
+    ASSERT_TRUE((*s)->InsertIncomplete(&big).ok());
+    ASSERT_TRUE((*s)->AppendBody(big.rowid, 0, "part").ok());
+    Message done = Sample("DDDD");
+    ASSERT_TRUE((*s)->InsertMessage(&done, "whole").ok());
+    ASSERT_TRUE((*s)->Commit().ok());
+  }
+  auto s = Spool::Open(dir_);
+  ASSERT_TRUE((*s)->Recover().ok());
+  auto all = (*s)->LoadAll();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].queue_id, "DDDD");
+  sqlite3* db;
+  sqlite3_open((dir_ + "/queue.db").c_str(), &db);
+  sqlite3_stmt* st;
+  sqlite3_prepare_v2(db, "SELECT count(*) FROM body", -1, &st, nullptr);
+  sqlite3_step(st);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 1);  // only the complete message's body is left
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST_F(SpoolTest, UsesWalAndFullSync) {
+  auto s = Spool::Open(dir_);
+  ASSERT_TRUE(s.ok());
+  sqlite3* db;
+  sqlite3_open((dir_ + "/queue.db").c_str(), &db);
+  sqlite3_stmt* st;
+  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr);
+  sqlite3_step(st);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST_F(SpoolTest, RefusesANewerSchema) {
+  { auto s = Spool::Open(dir_); }
+  sqlite3* db;
+  sqlite3_open((dir_ + "/queue.db").c_str(), &db);
+  sqlite3_exec(db, "UPDATE meta SET value='99' WHERE key='schema_version'", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto s = Spool::Open(dir_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("schema version 99, newer than this qmgr"), std::string::npos);
+}
+
+TEST_F(SpoolTest, RefusesAForeignSqliteFileAndGarbage) {
+  sqlite3* db;
+  sqlite3_open((dir_ + "/queue.db").c_str(), &db);
+  sqlite3_exec(db, "CREATE TABLE other(x)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto s = Spool::Open(dir_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("not a mailrelay queue"), std::string::npos);
+  unlink((dir_ + "/queue.db").c_str());
+  std::ofstream(dir_ + "/queue.db") << std::string(8192, 'G');
+  s = Spool::Open(dir_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), util::Code::kDataLoss) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("will not start on a damaged queue"), std::string::npos);
+}
+
+TEST_F(SpoolTest, SendLogIsWrittenReadAndPruned) {
+  auto s = Spool::Open(dir_);
+  for (int i = 0; i < 3; ++i) {
+    SendLogEntry e;
+    e.time = 1000 + i;
+    e.queue_id = "Q" + std::to_string(i);
+    e.status = "sent";
+    ASSERT_TRUE((*s)->AppendSendLog(e).ok());
+  }
+  ASSERT_TRUE((*s)->PruneSendLog(1001).ok());
+  ASSERT_TRUE((*s)->Commit().ok());
+  auto log = (*s)->ReadSendLog(0, 100);
+  ASSERT_EQ(log->size(), 2u);
+  EXPECT_EQ((*log)[0].queue_id, "Q1");
+}
+
+}  // namespace
+}  // namespace mailrelay::qmgr
