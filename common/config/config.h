@@ -50,6 +50,9 @@ struct ServerConfig {
   log::Level log_level = log::Level::kInfo;
   std::optional<HostPort> metrics_listen;
   int64_t shutdown_timeout = 30;  // seconds SIGTERM waits for sessions and deliveries
+  // Started as root: run children as mailrelay-smtpd / mailrelay / mailrelay-deliver.
+  // "no" keeps everything as the invoking user (development checkouts under /root).
+  bool privilege_separation = true;
 };
 
 struct SmtpdConfig {

@@ -190,6 +190,9 @@ std::vector<KeySpec> Build() {
        }},
       {"server", "shutdown_timeout", "30s", "how long SIGTERM waits for sessions and deliveries",
        Kind::kOther, SET(SetDuration(&c.server.shutdown_timeout, v, 1))},
+      {"server", "privilege_separation", "yes",
+       "started as root, run each process as its own system user (no: development only)",
+       Kind::kOther, SET(Store(&c.server.privilege_separation, ParseBool(v)))},
 
       // [smtpd]
       {"smtpd", "listen", "127.0.0.1:25", "plain SMTP listeners (STARTTLS when a cert is set)",
