@@ -8,12 +8,16 @@ function(mailrelay_library name)
   target_link_libraries(mr_${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
-# mailrelay_program(NAME SOURCES main.cc DEPS mr_x)
+# mailrelay_program(NAME SOURCES main.cc DEPS mr_x [DESTINATION dir])
+# Helpers install into lib/mailrelay (mailrelayd looks there after its own directory).
 function(mailrelay_program name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "DESTINATION" "SOURCES;DEPS" ${ARGN})
+  if(NOT ARG_DESTINATION)
+    set(ARG_DESTINATION lib/mailrelay)
+  endif()
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
-  install(TARGETS ${name} RUNTIME DESTINATION lib/mailrelay)
+  install(TARGETS ${name} RUNTIME DESTINATION ${ARG_DESTINATION})
 endfunction()
 
 # mailrelay_unit_test(NAME SOURCES x_test.cc DEPS mr_x): a GoogleTest binary, each case a

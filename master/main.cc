@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
     std::cout << master::Usage();
     return 0;
   }
+  if (options.help_config) {
+    std::cout << config::Describe();
+    return 0;
+  }
   if (options.version) {
     std::cout << "mailrelayd " << MAILRELAY_VERSION << "\n";
     return 0;

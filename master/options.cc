@@ -10,6 +10,7 @@ const char* Usage() {
          "  -o S.K=V       override one key; also MAILRELAY_SECTION_KEY=value in the environment\n"
          "  -f             stay in the foreground and log to stderr (systemd, make run)\n"
          "  --check        validate the configuration and the files it names, then exit\n"
+         "  --help-config  describe every configuration key and its default\n"
          "  --version      print the version\n";
 }
 
@@ -38,6 +39,8 @@ util::Result<Options> ParseOptions(int argc, char** argv) {
       o.check = true;
     } else if (a == "--version" || a == "-V") {
       o.version = true;
+    } else if (a == "--help-config") {
+      o.help_config = true;
     } else if (a == "-h" || a == "--help") {
       o.help = true;
     } else {

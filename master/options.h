@@ -18,6 +18,7 @@ struct Options {
   bool check = false;
   bool version = false;
   bool help = false;
+  bool help_config = false;
 };
 
 util::Result<Options> ParseOptions(int argc, char** argv);

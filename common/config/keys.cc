@@ -159,8 +159,9 @@ void AddCommon(std::vector<KeySpec>* keys, const char* section, const char* conc
 std::vector<KeySpec> Build() {
   std::vector<KeySpec> k = {
       // [server]
-      {"server", "hostname", "", "name in the greeting, Received: headers and DSNs", Kind::kOther,
-       SET(Store(&c.server.hostname, ParseDomain(v, false)))},
+      {"server", "hostname", "", "name in the greeting, Received: headers and DSNs (default: this host's name)",
+       Kind::kOther,
+       SET(v.empty() ? (c.server.hostname.clear(), Ok()) : Store(&c.server.hostname, ParseDomain(v, false)))},
       {"server", "spool_dir", "/var/spool/mailrelay", "where queue.db lives", Kind::kPath,
        STR(server.spool_dir)},
       {"server", "run_dir", "/run/mailrelay", "sockets between processes", Kind::kPath,

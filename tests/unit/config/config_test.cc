@@ -56,6 +56,25 @@ TEST(Config, DefaultsAndBaseValues) {
   EXPECT_EQ(c->azure.timeout, 30);
 }
 
+TEST(Config, HostnameDefaultsToThisHost) {
+  auto c = LoadText("[policy]\nrecipient_domains = example.com\n[route]\ndefault = file\n[file]\ndir = /x\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->server.hostname.empty());
+  EXPECT_EQ(c->server.postmaster, "postmaster@" + c->server.hostname);
+}
+
+TEST(Config, TheShippedSampleExplainsWhatToFillIn) {
+  auto c = config::Load(std::string(MAILRELAY_SOURCE_DIR) + "/etc/mailrelay.ini", NoEnv());
+  ASSERT_FALSE(c.ok());
+  // Only the missing backend is wrong with the sample as shipped.
+  EXPECT_EQ(c.status().message().find('\n'), std::string::npos) << c.status().message();
+  EXPECT_NE(c.status().message().find("[route] default is not set"), std::string::npos);
+  LoadOptions o = NoEnv();
+  o.overrides.push_back(*ParseOverride("route.default=file"));
+  o.overrides.push_back(*ParseOverride("file.dir=/tmp"));
+  EXPECT_TRUE(config::Load(std::string(MAILRELAY_SOURCE_DIR) + "/etc/mailrelay.ini", o).ok());
+}
+
 TEST(Config, TheDesignSampleLoads) {
   // DESIGN.md's sample, with its inline comments and comment-continuation lines.
   const char sample[] = R"(
