@@ -13,7 +13,7 @@ TEST_PACKAGES := $(call deps_from,test)
 BENCH_PACKAGES := $(call deps_from,bench)
 
 .PHONY: all build deps deps-test deps-bench run test test-unit test-reliability bench fuzz \
-        install package clean
+        fuzz-build install package clean
 
 all: build
 
@@ -49,10 +49,22 @@ run: build
 	@mkdir -p run
 	$(BUILD_DIR)/bin/mailrelayd -c etc/dev.ini -f
 
-test: deps-test
-	@cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DMAILRELAY_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+# The fuzz targets are built with clang into build-fuzz; ctest runs their corpora and a
+# short time slice (label fuzz), the rest of the suite runs on the sanitizer build.
+fuzz-build: deps-test
+	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMAILRELAY_FUZZ=ON \
+	  -DMAILRELAY_TESTS=OFF >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzzers
+
+test: deps-test fuzz-build
+	@cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DMAILRELAY_SANITIZE=ON \
+	  -DMAILRELAY_FUZZ_BIN=$(abspath $(FUZZ_DIR))/fuzz $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+FUZZ_SECONDS ?= 600
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_DIR)/fuzz $(FUZZ_SECONDS)
 
 test-unit: deps-test
 	@cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DMAILRELAY_SANITIZE=ON >/dev/null

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   log::Init("mailrelayd", cfg.server.log_format, cfg.server.log_level);
+  proc::RaiseFdLimit();
   if (!options.foreground) {
     Daemonize();
     log::UseSyslog("mailrelay");

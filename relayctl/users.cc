@@ -70,6 +70,10 @@ int UserCommand(const config::Config& cfg, const std::vector<std::string>& args,
     if (!st.ok()) return Fail(st.message());
     st = users.Save(path);
     if (!st.ok()) return Fail(st.message());
+    if (proc::IsRoot() && cfg.server.privilege_separation) {
+      auto gid = proc::LookupGroup(proc::kSmtpdUser);
+      if (gid.ok() && chown(path.c_str(), 0, *gid) != 0) std::cerr << "relayctl: warning: cannot chgrp " << path << "\n";
+    }
     std::cout << "removed user " << name << "\n";
     return 0;
   }
@@ -91,8 +95,9 @@ int UserCommand(const config::Config& cfg, const std::vector<std::string>& args,
   if (!replaced.ok()) return Fail(replaced.status().message());
   util::Status st = users.Save(path);
   if (!st.ok()) return Fail(st.message());
-  if (!existed && proc::IsRoot() && cfg.server.privilege_separation) {
-    // smtpd re-reads the file after dropping root: group-readable by its group.
+  (void)existed;
+  if (proc::IsRoot() && cfg.server.privilege_separation) {
+    // smtpd re-reads the file after dropping root: owned by root, readable by its group.
     auto gid = proc::LookupGroup(proc::kSmtpdUser);
     if (gid.ok() && chown(path.c_str(), 0, *gid) != 0) std::cerr << "relayctl: warning: cannot chgrp " << path << "\n";
   }

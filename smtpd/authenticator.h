@@ -62,7 +62,6 @@ class Authenticator {
   std::deque<std::unique_ptr<Task>> done_;
   std::shared_ptr<const auth::UsersFile> users_;  // swapped whole on reload
   int64_t users_mtime_ = 0;
-  int64_t last_stat_ = 0;
   bool stop_ = false;
   std::vector<std::thread> threads_;
   struct Failures {

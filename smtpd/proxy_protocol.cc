@@ -42,11 +42,20 @@ util::Result<ProxyHeader> ParseV1(std::string_view data) {
   size_t crlf = data.find("\r\n");
   if (crlf == std::string_view::npos) {
     if (data.size() >= kV1Max) return Bad("v1 line too long");
-    if (data.find('\n') != std::string_view::npos) return Bad("v1 line without CRLF");
+    for (size_t i = 0; i < data.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(data[i]);
+      bool final_cr = c == '\r' && i + 1 == data.size();
+      if ((c < 0x20 || c == 0x7f) && !final_cr) return Bad("control character in the v1 line");
+    }
     return ProxyHeader{};
   }
   if (crlf + 2 > kV1Max) return Bad("v1 line too long");
   std::string line(data.substr(0, crlf));
+  for (char c : line) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f) {
+      return Bad("control character in the v1 line");
+    }
+  }
   auto parts = util::Split(line, ' ', false);
   ProxyHeader h;
   h.length = crlf + 2;

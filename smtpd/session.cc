@@ -103,16 +103,26 @@ void Session::Close(const std::string& why) {
   server_->Remove(this);
 }
 
+size_t Session::PendingOutput() const {
+  size_t n = evbuffer_get_length(bufferevent_get_output(bev_));
+  // Under TLS the filter hands bytes to the socket bufferevent, which still has to send them.
+  if (bufferevent* under = bufferevent_get_underlying(bev_)) n += evbuffer_get_length(bufferevent_get_output(under));
+  return n;
+}
+
 void Session::CloseAfterFlush(const std::string& why) {
   if (closing_ || closed_) return;
   closing_ = true;
   paused_ = true;
+  close_reason_ = why;
   bufferevent_disable(bev_, EV_READ);
-  if (evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
+  if (PendingOutput() == 0) {
     Close(why);
     return;
   }
-  close_reason_ = why;  // WriteCb closes once the goodbye is on the wire
+  // WriteCb closes once the goodbye is on the wire; the timer covers the TLS layer below.
+  timeval tick{0, 20000};
+  evtimer_add(timer_, &tick);
 }
 
 void Session::Drain() {
@@ -127,7 +137,7 @@ void Session::ReadCb(bufferevent*, void* arg) { static_cast<Session*>(arg)->Proc
 
 void Session::WriteCb(bufferevent*, void* arg) {
   auto* self = static_cast<Session*>(arg);
-  if (self->closing_) self->Close(self->close_reason_);
+  if (self->closing_ && self->PendingOutput() == 0) self->Close(self->close_reason_);
 }
 
 void Session::EventCb(bufferevent*, short what, void* arg) {
@@ -188,6 +198,7 @@ void Session::ProcessInput() {
       case Phase::kAuth: progressed = ProcessLines(in); break;
       case Phase::kData: progressed = ProcessData(in); break;
       case Phase::kWait:
+      case Phase::kAuthDelay:
       case Phase::kTlsHandshake: progressed = false; break;
     }
     if (!progressed) break;
@@ -273,7 +284,9 @@ bool Session::CountError() {
 
 void Session::Reject(const smtp::Reply& reply, const std::string& stage, const std::string& extra) {
   log::Info().Id("NOQUEUE").Kv("stage", stage).Kv("client", client_)
-      .Kv("from", "<" + sender_ + ">").Kv("helo", "<" + helo_ + ">").Text("reject: " + reply.Text() + extra);
+      .Kv("from", "<" + sender_ + ">").Kv("helo", "<" + helo_ + ">")
+      .Text("reject: " + std::to_string(reply.code) + (reply.enhanced.empty() ? "" : " " + reply.enhanced) + " " +
+            reply.Text() + extra);
   Reply(reply);
 }
 
@@ -601,7 +614,16 @@ void Session::FinishData() {
 
 void Session::OnTimer(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Session*>(arg);
-  if (self->phase_ == Phase::kWait) {
+  if (self->closing_) {
+    if (self->PendingOutput() == 0) {
+      self->Close(self->close_reason_);
+    } else {
+      timeval tick{0, 20000};
+      evtimer_add(self->timer_, &tick);  // the bufferevent write timeout bounds this
+    }
+    return;
+  }
+  if (self->phase_ == Phase::kWait && self->injection_) {
     log::Warning().Kv("client", self->client_).Kv("from", "<" + self->sender_ + ">")
         .Text("the queue did not confirm the message in time; answering 451 (the client will retry)");
     self->server_->queue().Abandon(self->injection_);
@@ -612,6 +634,7 @@ void Session::OnTimer(evutil_socket_t, short, void* arg) {
     self->Resume();
     return;
   }
+  if (self->phase_ != Phase::kAuthDelay) return;
   // The delayed answer to a failed AUTH.
   self->Reply(535, "5.7.8", "Error: authentication failed");
   if (self->auth_failures_ >= kMaxAuthFailures) {
@@ -836,6 +859,7 @@ void Session::CheckCredentials(std::string user, std::string password) {
         log::Warning().Kv("client", client_).Kv("sasl_username", shown).Text("SASL authentication failed");
         int64_t delay = server_->auth().FailureDelayMs(client_key_);
         server_->auth().RecordFailure(client_key_);
+        phase_ = Phase::kAuthDelay;
         // Answered later: guessing passwords gets slower per address.
         timeval tv{static_cast<time_t>(delay / 1000), static_cast<suseconds_t>((delay % 1000) * 1000)};
         if (delay < 100) tv = {0, 100000};

@@ -42,7 +42,7 @@ class Session {
   bool counted() const { return counted_; }
 
  private:
-  enum class Phase { kProxy, kCommand, kAuth, kData, kWait, kTlsHandshake };
+  enum class Phase { kProxy, kCommand, kAuth, kData, kWait, kAuthDelay, kTlsHandshake };
   enum class State { kConnected, kReady, kMail, kRcpt };
   enum class AuthMech { kNone, kPlain, kLogin };
 
@@ -82,6 +82,7 @@ class Session {
   void Reply(const smtp::Reply& r);
   void Close(const std::string& why);
   void CloseAfterFlush(const std::string& why);
+  size_t PendingOutput() const;
   void Pause() { paused_ = true; }
   void Resume();
 

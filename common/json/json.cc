@@ -352,6 +352,8 @@ void Value::Write(std::string* out, bool pretty, int indent) const {
         out->append(std::to_string(int_));
       } else if (!std::isfinite(num_)) {
         out->append("null");
+      } else if (num_ == 0) {
+        out->append("0");  // also -0.0, which would read back as the integer 0
       } else {
         char buf[32];
         snprintf(buf, sizeof buf, "%.17g", num_);

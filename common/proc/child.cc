@@ -55,6 +55,7 @@ void OnSignal(evutil_socket_t sig, short, void* arg) {
 
 util::Result<std::unique_ptr<Child>> Child::Start(const std::string& prog) {
   signal(SIGPIPE, SIG_IGN);
+  RaiseFdLimit();
   log::Init(prog, log::Format::kText, log::Level::kInfo);
   struct stat st;
   if (fstat(kMasterFd, &st) != 0 || !S_ISSOCK(st.st_mode)) {

@@ -55,6 +55,14 @@ util::Status DropTo(const std::string& user) {
   return util::Status::Ok();
 }
 
+void RaiseFdLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
 util::Status Harden() {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return util::ErrnoStatus("PR_SET_NO_NEW_PRIVS", errno);
   rlimit none{0, 0};

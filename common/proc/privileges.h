@@ -33,6 +33,10 @@ bool IsRoot();
 // regained. As anyone else: nothing.
 util::Status DropTo(const std::string& user);
 
+// Raises the soft RLIMIT_NOFILE to the hard limit: smtpd holds a socket per session and
+// max_connections defaults to 1000, past the usual soft limit of 1024 with everything else.
+void RaiseFdLimit();
+
 // PR_SET_NO_NEW_PRIVS, RLIMIT_CORE 0 and not dumpable (so secrets in memory never land in a
 // core file). Under sanitizers the dumpable flag stays on: LeakSanitizer needs ptrace.
 util::Status Harden();

@@ -271,6 +271,8 @@ ParseResult<Address> ParsePath(std::string_view text, PathKind kind, bool smtput
     if (!d.ok()) return Fail(err, d.status().message());
     a.domain = std::move(*d);
   }
+  // The limit holds for the form we store and send on: A-labels are longer than U-labels.
+  if (a.Path().size() > kMaxPath) return Fail(err, "path longer than 256 octets");
   return a;
 }
 

@@ -11,18 +11,19 @@ void DataReader::Reset() {
   state_ = State::kLineStart;
   line_len_ = 0;
   size_ = 0;
-  error_.reset();
+  too_big_ = false;
+  line_too_long_ = false;
 }
 
 void DataReader::Emit(const char* p, size_t n, std::string* out) {
   size_ += n;
-  if (!error_ && max_size_ != 0 && size_ > max_size_) error_ = Error::kMessageTooBig;
-  if (!error_) out->append(p, n);
+  if (max_size_ != 0 && size_ > max_size_) too_big_ = true;
+  if (!too_big_ && !line_too_long_) out->append(p, n);
 }
 
 void DataReader::AddLineBytes(size_t n) {
   line_len_ += n;
-  if (!error_ && line_len_ > max_line_ - 2) error_ = Error::kDataLineTooLong;
+  if (line_len_ > max_line_ - 2) line_too_long_ = true;
 }
 
 DataReader::Step DataReader::Feed(std::string_view data, std::string* out) {

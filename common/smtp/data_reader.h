@@ -36,8 +36,14 @@ class DataReader {
   // appended before (possibly part of the offending line) is to be discarded.
   Step Feed(std::string_view data, std::string* out);
 
-  // kMessageTooBig or kDataLineTooLong, the first one that happened; checked at kEnd.
-  std::optional<Error> error() const { return error_; }
+  // kMessageTooBig if the content went over the size limit, else kDataLineTooLong if any line
+  // was too long. Both are tracked independently, so the answer depends only on the bytes,
+  // never on how they were chunked.
+  std::optional<Error> error() const {
+    if (too_big_) return Error::kMessageTooBig;
+    if (line_too_long_) return Error::kDataLineTooLong;
+    return std::nullopt;
+  }
   uint64_t size() const { return size_; }  // unstuffed content octets seen (counts on past errors)
   bool done() const { return state_ == State::kDone; }
 
@@ -63,7 +69,8 @@ class DataReader {
   State state_ = State::kLineStart;
   size_t line_len_ = 0;  // octets of the current line so far, unstuffed, without CRLF
   uint64_t size_ = 0;
-  std::optional<Error> error_;
+  bool too_big_ = false;
+  bool line_too_long_ = false;
 };
 
 }  // namespace mailrelay::smtp

@@ -130,6 +130,13 @@ class Relay:
             self.wait_ready()
         return self
 
+    def start_no_probe(self):
+        """start() for relays that need a PROXY header first: wait for the log instead."""
+        self.start(wait=False)
+        wait_for(lambda: "smtpd ready" in self.log() and "delivery agent connected" in self.log(), 20,
+                 what="the relay to be ready")
+        return self
+
     def wait_ready(self, timeout=20.0):
         def greeting():
             if self.proc.poll() is not None:
@@ -238,3 +245,110 @@ class Relay:
 def queue_id_from(reply_text):
     m = re.search(r"queued as ([0-9A-Z]+)", reply_text)
     return m.group(1) if m else None
+
+
+# --- TLS material ---------------------------------------------------------------------
+
+import sys as _sys
+_sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "fakes"))
+import testca  # noqa: E402
+
+_PKI = None
+
+
+def pki():
+    """The test CA and certificates (tests/fakes/testca.py), made once per test process."""
+    global _PKI
+    if _PKI is None:
+        d = tempfile.mkdtemp(prefix="mailrelay-pki-")
+        os.chmod(d, 0o755)
+        _PKI = testca.ensure(d)
+        _PKI["dir"] = d
+    return _PKI
+
+
+def client_tls_context(verify=True):
+    import ssl
+    ctx = ssl.create_default_context(cafile=pki()["ca"]) if verify else ssl._create_unverified_context()
+    return ctx
+
+
+# --- a raw SMTP client for byte-exact protocol tests ---------------------------------
+
+class Raw:
+    """Speaks SMTP byte by byte: whatever the test writes goes on the wire as is."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=15, source=None, tls_context=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
+        if tls_context is not None:
+            self.sock = tls_context.wrap_socket(self.sock, server_hostname=host)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed (buffer %r)" % self.buf[:200])
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def reply(self):
+        """(code, [lines]) of one reply; lines without the code."""
+        lines = []
+        while True:
+            line = self._line()
+            if len(line) < 3 or not line[:3].isdigit():
+                raise AssertionError("not a reply line: %r" % line)
+            lines.append(line[4:])
+            if len(line) == 3 or line[3] == " ":
+                return int(line[:3]), lines
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def closed(self, timeout=5):
+        """True once the server has closed the connection (reads EOF)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def starttls(self, context, host="127.0.0.1"):
+        self.sock = context.wrap_socket(self.sock, server_hostname=host)
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def expect(testcase, reply, code, enhanced=None, contains=None):
+    c, lines = reply
+    testcase.assertEqual(c, code, "reply %s %s" % (c, lines))
+    if enhanced:
+        testcase.assertTrue(lines[-1].startswith(enhanced), "expected %s in %s" % (enhanced, lines))
+    if contains:
+        testcase.assertIn(contains, " ".join(lines))
