@@ -210,14 +210,19 @@ void Supervisor::OnLogReadable(Process* p) {
     ssize_t n = read(p->log_fd, buf, sizeof buf);
     if (n > 0) {
       p->log_partial.append(buf, static_cast<size_t>(n));
-      size_t pos;
-      while ((pos = p->log_partial.find('\n')) != std::string::npos) {
-        std::string line = p->log_partial.substr(0, pos);
-        p->log_partial.erase(0, pos + 1);
-        log::WriteRaw(line);
+      size_t end = p->log_partial.rfind('\n');
+      if (end != std::string::npos) {
+        // Forward every complete line in one write; remember the last few for reports.
+        log::WriteRaw(std::string_view(p->log_partial).substr(0, end));
         auto& last = slots_[p->name].last_lines;
-        last.push_back(line);
-        while (last.size() > kLastLines) last.pop_front();
+        size_t start = 0;
+        while (start <= end) {
+          size_t nl = p->log_partial.find('\n', start);
+          last.push_back(p->log_partial.substr(start, nl - start));
+          if (last.size() > kLastLines) last.pop_front();
+          start = nl + 1;
+        }
+        p->log_partial.erase(0, end + 1);
       }
       if (p->log_partial.size() > 64 * 1024) {  // a child writing without newlines
         log::WriteRaw(p->log_partial);

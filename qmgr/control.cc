@@ -175,6 +175,12 @@ json::Value Control::StatusJson() const {
     agents.Append(j);
   }
   out.Set("agents", agents);
+  json::Value commits = json::Value::MakeObject();
+  commits.Set("transactions", static_cast<int64_t>(commits_->commits()));
+  commits.Set("fsyncs", static_cast<int64_t>(commits_->syncs()));
+  commits.Set("acknowledgements", static_cast<int64_t>(commits_->batched()));
+  out.Set("commits", commits);  // acknowledgements per fsync = the group-commit factor
+  out.Set("accepted", static_cast<int64_t>(injector_->accepted()));
   out.Set("spool", spool_->path());
   out.Set("schema_version", spool_->schema_version());
   return out;

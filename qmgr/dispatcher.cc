@@ -140,10 +140,14 @@ void Dispatcher::Dispatch() {
 bool Dispatcher::SendJob(Agent& a, const Job& job) {
   const Message* m = queue_->MessageOf(job);
   if (!m) return false;
-  auto body = spool_->LoadBody(m->rowid);
-  if (!body.ok()) {
-    log::Error().Id(m->queue_id).Text("cannot read the message body: " + body.status().message());
-    return false;
+  std::shared_ptr<const std::string> body = queue_->TakeCachedBody(m->rowid);
+  if (!body) {
+    auto loaded = spool_->LoadBody(m->rowid);
+    if (!loaded.ok()) {
+      log::Error().Id(m->queue_id).Text("cannot read the message body: " + loaded.status().message());
+      return false;
+    }
+    body = std::make_shared<const std::string>(std::move(loaded).value());
   }
   ipc::Message begin(ipc::Type::kJobBegin);
   begin.Add(ipc::Tag::kJobId, job.id).Add(ipc::Tag::kQueueId, m->queue_id).Add(ipc::Tag::kSender, m->sender);
@@ -174,8 +178,10 @@ bool Dispatcher::SendJob(Agent& a, const Job& job) {
   if (!a.ch->Send(begin).ok()) return false;
   for (size_t off = 0; off < body->size(); off += ipc::kMaxChunk) {
     ipc::Message chunk(ipc::Type::kJobChunk);
-    chunk.Add(ipc::Tag::kJobId, job.id).Add(ipc::Tag::kData, std::string_view(*body).substr(off, ipc::kMaxChunk));
-    if (!a.ch->Send(chunk).ok()) return false;
+    chunk.Add(ipc::Tag::kJobId, job.id);
+    if (!a.ch->SendWithData(chunk, ipc::Tag::kData, std::string_view(*body).substr(off, ipc::kMaxChunk), body).ok()) {
+      return false;
+    }
   }
   ipc::Message end(ipc::Type::kJobEnd);
   end.Add(ipc::Tag::kJobId, job.id).Add(ipc::Tag::kSize, static_cast<uint64_t>(body->size()))

@@ -225,10 +225,12 @@ void Injector::End(Conn& c, uint32_t req, const ipc::Message& m) {
   msg.message_id = util::Printable(m.Str(ipc::Tag::kMessageId), 250);
   msg.subject = std::string(m.Str(ipc::Tag::kSubject).substr(0, 500));
   util::Status st;
+  std::shared_ptr<const std::string> body;
   if (!p.spilled) {
     msg.queue_id = queue_->NewQueueId();
     queue_->PrepareNew(&msg);
     st = spool_->InsertMessage(&msg, p.buf);
+    body = std::make_shared<const std::string>(std::move(p.buf));
   } else {
     if (!p.buf.empty()) st = spool_->AppendBody(msg.rowid, p.seq++, p.buf);
     if (st.ok()) st = spool_->CompleteMessage(msg);
@@ -243,7 +245,7 @@ void Injector::End(Conn& c, uint32_t req, const ipc::Message& m) {
     return;
   }
   uint64_t conn_id = c.id;
-  commits_->OnCommitted([this, conn_id, req, msg = std::move(msg)](bool durable) mutable {
+  commits_->OnCommitted([this, conn_id, req, msg = std::move(msg), body = std::move(body)](bool durable) mutable {
     if (!durable) {
       Reply(conn_id, req, 451, "4.3.0", "Local error in processing: queue commit failed");
       return;
@@ -253,6 +255,7 @@ void Injector::End(Conn& c, uint32_t req, const ipc::Message& m) {
         .Kv("nrcpt", static_cast<int64_t>(msg.recipients.size())).Kv("client", msg.client)
         .Text("queue active");
     ++accepted_;
+    queue_->CacheBody(msg.rowid, std::move(body));
     queue_->Add(std::move(msg));
     Reply(conn_id, req, 250, "2.0.0", "Ok: queued as " + qid, qid);
   });

@@ -66,6 +66,8 @@ int main() {
   std::unique_ptr<qmgr::Spool> spool = std::move(opened).value();
   st = spool->Recover();
   if (!st.ok()) return Fatal("spool recovery: " + st.message());
+  st = spool->StartCheckpointer();
+  if (!st.ok()) return Fatal(st.message());
 
   event_base* base = child->base();
   qmgr::CommitTracker commits(base, spool.get());
@@ -91,6 +93,11 @@ int main() {
       child->Stop(1);
     }
   });
+  commits.SetSyncFailureHandler([&](const util::Status&) {
+    // What was committed may not be on disk: acknowledge nothing more, restart, and let
+    // SQLite's WAL recovery decide what survived.
+    child->Stop(1);
+  });
   child->SetMasterHandler([&](ipc::Message& m) { master.OnMessage(m); });
 
   if (!(st = injector.Listen(sockets->inject)).ok() || !(st = dispatcher.Listen(sockets->deliver)).ok() ||
@@ -111,14 +118,14 @@ int main() {
   event_add(tick, &one);
 
   child->OnShutdown([&](const std::string&) {
-    commits.CommitNow();
+    commits.CommitAndWait();
     child->Stop(0);
   });
   log::Info().Kv("spool", spool->path()).Kv("messages", static_cast<int64_t>(queue.size())).Text("qmgr ready");
   child->NotifyReady();
   dispatcher.Kick();
   int rc = child->Run();
-  commits.CommitNow();
+  commits.CommitAndWait();
   event_free(tick);
   return rc;
 }

@@ -143,6 +143,31 @@ util::Status Queue::InjectInternal(Message m, const std::string& body,
   return util::Status::Ok();
 }
 
+void Queue::CacheBody(int64_t rowid, std::shared_ptr<const std::string> body) {
+  if (!body || body->size() > kBodyCacheBytes / 4) return;
+  body_cache_bytes_ += body->size();
+  body_cache_[rowid] = std::move(body);
+  body_cache_order_.push_back(rowid);
+  while (body_cache_bytes_ > kBodyCacheBytes && !body_cache_order_.empty()) {
+    auto it = body_cache_.find(body_cache_order_.front());
+    body_cache_order_.pop_front();
+    if (it == body_cache_.end()) continue;
+    body_cache_bytes_ -= it->second->size();
+    body_cache_.erase(it);
+  }
+  if (body_cache_.empty()) body_cache_order_.clear();
+}
+
+std::shared_ptr<const std::string> Queue::TakeCachedBody(int64_t rowid) {
+  auto it = body_cache_.find(rowid);
+  if (it == body_cache_.end()) return nullptr;
+  std::shared_ptr<const std::string> body = std::move(it->second);
+  body_cache_bytes_ -= body->size();
+  body_cache_.erase(it);  // its id stays in the order list until it reaches the front
+  if (body_cache_.empty()) body_cache_order_.clear();
+  return body;
+}
+
 std::vector<Job> Queue::TakeDue(config::Backend backend, size_t max) {
   std::vector<Job> out;
   if (max == 0) return out;
@@ -356,6 +381,7 @@ void Queue::SendDsn(Entry& e, const std::vector<const Recipient*>& bounced) {
 }
 
 void Queue::Remove(int64_t rowid) {
+  (void)TakeCachedBody(rowid);
   auto it = entries_.find(rowid);
   if (it == entries_.end()) return;
   Unindex(it->second);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -69,6 +70,11 @@ class Queue {
 
   size_t size() const { return entries_.size(); }
   bool accepting() const { return static_cast<int>(entries_.size()) < cfg_.queue.max_messages; }
+
+  // Bodies of messages committed moments ago, so their first delivery needs no read from the
+  // spool. Bounded (kBodyCacheBytes, oldest out first); a retry reads the spool.
+  void CacheBody(int64_t rowid, std::shared_ptr<const std::string> body);
+  std::shared_ptr<const std::string> TakeCachedBody(int64_t rowid);
 
   // --- dispatch ---
   // Jobs due for `backend` now, at most `max`. Their recipients are in flight until
@@ -153,6 +159,10 @@ class Queue {
   std::map<config::Backend, std::set<std::pair<int64_t, int64_t>>> due_;  // (due time, rowid)
   std::unordered_map<uint64_t, Job> jobs_;
   uint64_t next_job_id_ = 1;
+  static constexpr size_t kBodyCacheBytes = 64 << 20;
+  std::unordered_map<int64_t, std::shared_ptr<const std::string>> body_cache_;
+  std::deque<int64_t> body_cache_order_;
+  size_t body_cache_bytes_ = 0;
   std::map<std::string, Counters> counters_;
 };
 

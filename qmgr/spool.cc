@@ -1,6 +1,10 @@
 #include "qmgr/spool.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstring>
 #include <unordered_map>
@@ -139,15 +143,34 @@ util::Result<std::unique_ptr<Spool>> Spool::Open(const std::string& dir) {
                           "); qmgr will not start on a damaged queue. Restore a backup or move the "
                           "file aside to start empty.");
   }
+  (void)existed;  // 16 KiB pages were measured: no faster for 100 KB, slower for 1 KB
   MR_RETURN_IF_ERROR(spool->Exec("PRAGMA journal_mode=WAL"));
-  MR_RETURN_IF_ERROR(spool->Exec("PRAGMA synchronous=FULL"));
+  // Durability without the loop waiting for the disk: commits on this connection only write
+  // the WAL, and SyncWal() (on CommitTracker's syncer thread) fdatasyncs it before anything
+  // is acknowledged. That is synchronous=FULL's guarantee (every acknowledged commit is on
+  // disk) with the fsync moved off the loop, so the next batch forms while it runs. WAL
+  // recovery after a crash keeps the longest valid prefix of frames (checksums, salts), and
+  // nothing past the last completed fdatasync was acknowledged to anyone.
+  MR_RETURN_IF_ERROR(spool->Exec("PRAGMA synchronous=OFF"));
   MR_RETURN_IF_ERROR(spool->Exec("PRAGMA foreign_keys=OFF"));
-  (void)existed;
+  // Debian builds SQLite with SECURE_DELETE, which rewrites every deleted body with zeros:
+  // twice the writes for each delivered message. FAST zeroes only where it costs no extra
+  // I/O; like Postfix unlinking a queue file, freed space is reused, not scrubbed. The
+  // spool is readable by the mailrelay user only.
+  MR_RETURN_IF_ERROR(spool->Exec("PRAGMA secure_delete=FAST"));
+  // Deleting a delivered body walks its overflow pages; keep recent pages in memory so that
+  // walk does not read them back from the file (SQLite's default cache is 2 MB).
+  MR_RETURN_IF_ERROR(spool->Exec("PRAGMA cache_size=-65536"));
+  // The checkpointer thread moves WAL pages into the database; it keeps the WAL near this
+  // size, and a completed checkpoint lets the next commit start the WAL from the top.
+  MR_RETURN_IF_ERROR(spool->Exec("PRAGMA journal_size_limit=67108864"));
   MR_RETURN_IF_ERROR(spool->Migrate());
   return spool;
 }
 
 Spool::~Spool() {
+  StopCheckpointer();
+  if (wal_fd_ >= 0) ::close(wal_fd_);
   if (in_txn_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   for (auto& [sql, s] : stmts_) sqlite3_finalize(s);
   sqlite3_close(db_);
@@ -243,6 +266,91 @@ util::Status Spool::Commit() {
   return st;
 }
 
+util::Status Spool::SyncWal() {
+  int fd = wal_fd_.load();
+  if (fd < 0) {
+    // The -wal file exists from the first commit on and keeps its inode while any connection
+    // is open (truncation keeps the inode); fsync flushes the inode, whoever wrote the data.
+    fd = ::open((path_ + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return util::ErrnoStatus("open " + path_ + "-wal", errno);
+    int expected = -1;
+    if (!wal_fd_.compare_exchange_strong(expected, fd)) {
+      ::close(fd);
+      fd = expected;
+    }
+  }
+  if (::fdatasync(fd) != 0) return util::ErrnoStatus("fdatasync " + path_ + "-wal", errno);
+  return util::Status::Ok();
+}
+
+namespace {
+// A checkpoint writes each page's latest version once: letting the WAL collect a few
+// thousand frames means a body inserted and deleted meanwhile costs one write, not two.
+constexpr int kCheckpointFrames = 4096;
+}  // namespace
+
+util::Status Spool::StartCheckpointer() {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return util::IoError("checkpointer cannot open " + path_ + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 1000);
+  // NORMAL on this connection: the WAL is synced before a checkpoint copies it and the
+  // database file after, so checkpointing never puts unsynced data in place.
+  sqlite3_exec(db, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+  // Replaces SQLite's own auto-checkpoint (which would run inside our commits, on the loop)
+  // with a note to the checkpointer thread.
+  sqlite3_wal_hook(
+      db_,
+      [](void* arg, sqlite3*, const char*, int frames) -> int {
+        auto* self = static_cast<Spool*>(arg);
+        std::lock_guard<std::mutex> lock(self->ckpt_mu_);
+        self->ckpt_dirty_ = true;
+        if (frames >= kCheckpointFrames) {
+          self->ckpt_wanted_ = true;
+          self->ckpt_cv_.notify_one();
+        }
+        return SQLITE_OK;
+      },
+      this);
+  checkpointer_ = std::thread([this, db] { CheckpointLoop(db); });
+  return util::Status::Ok();
+}
+
+void Spool::StopCheckpointer() {
+  if (!checkpointer_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(ckpt_mu_);
+    ckpt_stop_ = true;
+    ckpt_cv_.notify_one();
+  }
+  checkpointer_.join();
+  sqlite3_wal_hook(db_, nullptr, nullptr);
+  if (!in_txn_) sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+}
+
+void Spool::CheckpointLoop(sqlite3* db) {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(ckpt_mu_);
+      // A big WAL wakes us at once; otherwise a quiet spell of 2 s with anything committed.
+      bool woken = ckpt_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return ckpt_stop_ || ckpt_wanted_; });
+      if (ckpt_stop_) break;
+      if (!woken && !ckpt_dirty_) continue;
+      ckpt_wanted_ = false;
+      ckpt_dirty_ = false;
+    }
+    // PASSIVE never blocks the writer; pages it cannot take yet wait for the next round.
+    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) == SQLITE_OK) {
+      checkpoints_.fetch_add(1);
+    }
+  }
+  sqlite3_close(db);
+}
+
 util::Status Spool::Recover() {
   MR_RETURN_IF_ERROR(Begin());
   MR_RETURN_IF_ERROR(Exec("DELETE FROM recipient WHERE message IN (SELECT id FROM message WHERE complete = 0)"));
@@ -264,11 +372,13 @@ constexpr const char* kUpsertRecipient =
     "last_text, info) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 }  // namespace
 
-util::Status Spool::InsertIncomplete(Message* m) {
+util::Status Spool::InsertIncomplete(Message* m) { return InsertRow(m, /*complete=*/false); }
+
+util::Status Spool::InsertRow(Message* m, bool complete) {
   MR_RETURN_IF_ERROR(Begin());
   Stmt s(Prepare(kInsertMessage));
   if (!s.ok()) return Error("prepare insert message");
-  s.Text(1, m->queue_id).Int(2, 0).Text(3, m->sender).Int(4, m->arrival).Int(5, static_cast<int64_t>(m->size));
+  s.Text(1, m->queue_id).Int(2, complete ? 1 : 0).Text(3, m->sender).Int(4, m->arrival).Int(5, static_cast<int64_t>(m->size));
   s.Text(6, m->client).Text(7, m->helo).Text(8, m->auth_user).Text(9, m->protocol).Text(10, m->tls);
   s.Text(11, m->body_type).Int(12, m->smtputf8).Text(13, m->message_id).Text(14, m->subject);
   s.Int(15, m->held).Int(16, static_cast<int>(m->kind)).Blob(17, m->sealed_secret).Text(18, m->idempotency_key);
@@ -299,14 +409,15 @@ util::Status Spool::CompleteMessage(const Message& m) {
 }
 
 util::Status Spool::InsertMessage(Message* m, std::string_view body) {
-  MR_RETURN_IF_ERROR(InsertIncomplete(m));
+  MR_RETURN_IF_ERROR(InsertRow(m, /*complete=*/true));
   constexpr size_t kChunk = 1 << 20;
   int seq = 0;
   for (size_t off = 0; off < body.size() || (off == 0 && body.empty()); off += kChunk) {
     MR_RETURN_IF_ERROR(AppendBody(m->rowid, seq++, body.substr(off, kChunk)));
     if (body.empty()) break;
   }
-  return CompleteMessage(*m);
+  for (const auto& r : m->recipients) MR_RETURN_IF_ERROR(UpdateRecipient(m->rowid, r));
+  return util::Status::Ok();
 }
 
 util::Status Spool::UpdateRecipient(int64_t rowid, const Recipient& r) {

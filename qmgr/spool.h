@@ -7,7 +7,11 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,9 +46,13 @@ class Spool {
   util::Status PruneSendLog(int64_t before);
 
   bool in_transaction() const { return in_txn_; }
-  // Commits the open transaction (fsync). On failure everything since the last commit is
-  // rolled back and the caller must treat it as never written.
+  // Commits the open transaction. The commit itself does not wait for the disk: the data is
+  // durable only once a SyncWal() that started after it returns (CommitTracker does that on
+  // its syncer thread, and acknowledges nothing before). On failure everything since the
+  // last commit is rolled back and the caller must treat it as never written.
   util::Status Commit();
+  // fdatasync of the WAL: makes every commit before the call durable. Thread-safe.
+  util::Status SyncWal();
 
   // Reads.
   util::Result<std::vector<Message>> LoadAll();
@@ -53,9 +61,17 @@ class Spool {
   std::string path() const { return path_; }
   int schema_version() const { return schema_version_; }
 
+  // Checkpoints run on their own thread and connection, so the loop never waits for the
+  // database file's write-back and fsync; commits only append to the WAL and fsync it.
+  util::Status StartCheckpointer();
+  void StopCheckpointer();  // and checkpoints everything (clean shutdown)
+  uint64_t checkpoints() const { return checkpoints_.load(); }
+
  private:
   Spool(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  void CheckpointLoop(sqlite3* db);
   util::Status Exec(const char* sql);
+  util::Status InsertRow(Message* m, bool complete);
   util::Status Begin();
   util::Status Migrate();
   util::Status Error(const std::string& what) const;
@@ -65,7 +81,16 @@ class Spool {
   std::string path_;
   bool in_txn_ = false;
   int schema_version_ = 0;
+  std::atomic<int> wal_fd_{-1};
   std::vector<std::pair<std::string, sqlite3_stmt*>> stmts_;
+
+  std::thread checkpointer_;
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool ckpt_stop_ = false;
+  bool ckpt_wanted_ = false;
+  bool ckpt_dirty_ = false;  // something was committed since the last checkpoint
+  std::atomic<uint64_t> checkpoints_{0};
 };
 
 }  // namespace mailrelay::qmgr

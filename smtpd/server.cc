@@ -56,8 +56,7 @@ void Server::Accept(int fd, sockaddr* sa, int len, bool tls) {
     log::Warning().Kv("client", peer.ToString()).Text("refused: max_connections reached");
     return;
   }
-  auto local = net::LocalOf(fd);
-  auto session = std::make_unique<Session>(this, fd, peer, local.ok() ? *local : peer, tls);
+  auto session = std::make_unique<Session>(this, fd, peer, tls);
   Session* raw = session.get();
   sessions_[raw] = std::move(session);
   raw->Start();

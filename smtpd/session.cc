@@ -25,11 +25,10 @@ constexpr int kMaxAuthFailures = 3;
 std::string Sanitize(std::string_view s, size_t max) { return util::Printable(s, max); }
 }  // namespace
 
-Session::Session(Server* server, int fd, const net::Endpoint& peer, const net::Endpoint& local, bool implicit_tls)
+Session::Session(Server* server, int fd, const net::Endpoint& peer, bool implicit_tls)
     : server_(server),
       fd_(fd),
       peer_(peer),
-      local_(local),
       client_key_(peer.Key()),
       client_(peer.ToString()),
       implicit_tls_(implicit_tls) {
@@ -47,6 +46,8 @@ void Session::Attach(bufferevent* bev) {
   bev_ = bev;
   bufferevent_setcb(bev_, &Session::ReadCb, &Session::WriteCb, &Session::EventCb, this);
   bufferevent_setwatermark(bev_, EV_READ, 0, kReadHighWater);
+  // Fewer, larger read(2) calls for message data (libevent's default is 4 KiB).
+  bufferevent_set_max_single_read(bev_, 64 * 1024);
   timeval idle{static_cast<time_t>(server_->config().smtpd.timeout), 0};
   bufferevent_set_timeouts(bev_, &idle, &idle);
   bufferevent_enable(bev_, EV_READ | EV_WRITE);

@@ -29,7 +29,7 @@ class Server;
 
 class Session {
  public:
-  Session(Server* server, int fd, const net::Endpoint& peer, const net::Endpoint& local, bool implicit_tls);
+  Session(Server* server, int fd, const net::Endpoint& peer, bool implicit_tls);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -89,7 +89,6 @@ class Session {
   Server* server_;
   int fd_;
   net::Endpoint peer_;
-  net::Endpoint local_;
   std::string client_key_;
   std::string client_;  // "[ip]:port" for logs
   bool implicit_tls_;

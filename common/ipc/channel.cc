@@ -17,6 +17,10 @@ Channel::Channel(event_base* base, int fd, size_t max_payload)
       max_payload_(max_payload),
       alive_(std::make_shared<bool>(true)) {
   evutil_make_socket_nonblocking(fd);
+  // libevent reads 4 KiB per read(2) by default; bodies move in 256 KiB chunks, and every
+  // system call is expensive on a virtual machine.
+  bufferevent_set_max_single_read(bev_, 256 * 1024);
+  bufferevent_set_max_single_write(bev_, 256 * 1024);
 }
 
 Channel::~Channel() {
@@ -39,6 +43,26 @@ util::Status Channel::Send(const Message& m) {
   if (!frame.ok()) return frame.status();
   if (bufferevent_write(bev_, frame->data(), frame->size()) != 0) {
     return util::Internal("bufferevent_write failed");
+  }
+  return util::Status::Ok();
+}
+
+util::Status Channel::SendWithData(const Message& head, Tag data_tag, std::string_view data,
+                                   std::shared_ptr<const std::string> owner) {
+  if (closed_) return util::Unavailable("channel closed");
+  auto frame = head.EncodeHead(data_tag, data.size());
+  if (!frame.ok()) return frame.status();
+  evbuffer* out = bufferevent_get_output(bev_);
+  if (evbuffer_add(out, frame->data(), frame->size()) != 0) return util::Internal("evbuffer_add failed");
+  if (data.empty()) return util::Status::Ok();
+  auto* keep = new std::shared_ptr<const std::string>(std::move(owner));
+  if (evbuffer_add_reference(out, data.data(), data.size(),
+                             [](const void*, size_t, void* arg) {
+                               delete static_cast<std::shared_ptr<const std::string>*>(arg);
+                             },
+                             keep) != 0) {
+    delete keep;
+    return util::Internal("evbuffer_add_reference failed");
   }
   return util::Status::Ok();
 }

@@ -31,6 +31,10 @@ class Channel {
   void Start(MessageFn on_message, CloseFn on_close);
   // Queues a frame. Fails only for a message that does not fit its schema (a bug).
   util::Status Send(const Message& m);
+  // Queues a frame whose last field is `data`, without copying it: the buffer references
+  // `owner`'s bytes until they are written. For message bodies.
+  util::Status SendWithData(const Message& head, Tag data_tag, std::string_view data,
+                            std::shared_ptr<const std::string> owner);
   // Called whenever the output buffer becomes empty (flow control for big bodies).
   void SetDrainedCallback(std::function<void()> fn) { on_drained_ = std::move(fn); }
   size_t OutputPending() const;

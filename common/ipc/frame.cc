@@ -202,6 +202,32 @@ util::Result<std::string> Message::Encode() const {
   return out;
 }
 
+util::Result<std::string> Message::EncodeHead(Tag data_tag, size_t data_size) const {
+  const Schema* schema = SchemaFor(type_);
+  if (!schema) return util::Internal("encoding a message of unknown type");
+  const FieldSpec* spec = schema->Find(data_tag);
+  if (!spec || spec->kind != Kind::kBytes || data_size > spec->max_len) {
+    return util::Internal(std::string("building ") + schema->name + ": data field does not fit");
+  }
+  Fields check;
+  check.items_ = fields_.items_;
+  check.items_.push_back({data_tag, std::string_view()});
+  util::Status st = ValidateFields(check, *schema);
+  if (!st.ok()) return util::Internal("building " + st.message());
+  std::string out(kHeaderSize, '\0');
+  fields_.EncodeTo(&out);
+  uint32_t payload = static_cast<uint32_t>(out.size() - kHeaderSize + 6 + data_size);
+  std::string header;
+  PutU32(&header, payload);
+  PutU16(&header, static_cast<uint16_t>(type_));
+  PutU16(&header, 0);
+  PutU32(&header, request_id_);
+  std::memcpy(out.data(), header.data(), kHeaderSize);
+  PutU16(&out, static_cast<uint16_t>(data_tag));
+  PutU32(&out, static_cast<uint32_t>(data_size));
+  return out;
+}
+
 util::Result<size_t> DecodeFrame(std::string_view data, size_t max_payload, Message* out) {
   if (data.size() < kHeaderSize) return size_t{0};
   uint32_t len = GetU32(data.data());

@@ -43,6 +43,7 @@ class Fields {
 
  private:
   friend util::Status DecodeFields(std::string_view payload, const Schema& schema, Fields* out, int depth);
+  friend class Message;
   std::vector<Item> items_;
   // Values added while building live here; decoded values point into the frame instead.
   std::vector<std::unique_ptr<std::string>> owned_;
@@ -75,6 +76,9 @@ class Message {
   // Header + payload. Building code is trusted: a message that does not fit its schema is
   // a programming error and Encode() says so in the Status.
   util::Result<std::string> Encode() const;
+  // Header + fields for a frame that a `data_tag` field of `data_size` bytes will end; the
+  // whole frame is validated as if that field were present (Channel::SendWithData).
+  util::Result<std::string> EncodeHead(Tag data_tag, size_t data_size) const;
 
  private:
   friend util::Result<size_t> DecodeFrame(std::string_view, size_t, Message*);

@@ -157,6 +157,24 @@ TEST(Frame, RandomGarbageAndMutationsNeverCrash) {
   EXPECT_GT(decoded, 0);  // some mutations (e.g. in values) stay valid
 }
 
+TEST(Frame, HeadPlusDataDecodesLikeAWholeMessage) {
+  Message head(Type::kJobChunk, 3);
+  head.Add(Tag::kJobId, uint64_t{77});
+  std::string data(1000, 'z');
+  auto h = head.EncodeHead(Tag::kData, data.size());
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  Message d;
+  auto used = DecodeFrame(*h + data, kDefaultMaxPayload, &d);
+  ASSERT_TRUE(used.ok()) << used.status().ToString();
+  EXPECT_EQ(*used, h->size() + data.size());
+  EXPECT_EQ(d.U64(Tag::kJobId), 77u);
+  EXPECT_EQ(d.Str(Tag::kData), data);
+  EXPECT_FALSE(head.EncodeHead(Tag::kData, kMaxChunk + 1).ok());
+  EXPECT_FALSE(head.EncodeHead(Tag::kJobId, 8).ok());  // not a bytes field
+  Message incomplete(Type::kJobChunk);
+  EXPECT_FALSE(incomplete.EncodeHead(Tag::kData, 1).ok());  // job_id missing
+}
+
 TEST(Hello, ChecksProtocolVersionAndRole) {
   Message h = MakeHello("smtpd", "smtpd");
   auto enc = h.Encode();

@@ -48,7 +48,7 @@ class QueueTest : public ::testing::Test {
     queue_ = std::make_unique<Queue>(spool_.get(), commits_.get(), cfg_, clock_);
     ASSERT_TRUE(queue_->Load(10).ok());
   }
-  void Commit() { commits_->CommitNow(); }
+  void Commit() { commits_->CommitAndWait(); }
   std::string Add(const std::string& sender, std::vector<std::string> rcpts, MessageKind kind = MessageKind::kNormal) {
     Message m;
     m.queue_id = queue_->NewQueueId();

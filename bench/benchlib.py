@@ -1,0 +1,280 @@
+"""Shared pieces of mailrelay's benchmarks: a private Postfix instance configured like the
+mailrelay under test, a mailrelay instance, smtp-sink and smtp-source from Debian's
+postfix package. Everything runs on loopback ports in temporary directories.
+
+Run as root (Postfix's master wants it). Results go to bench/results/.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.path.dirname(HERE)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                if s.recv(100).startswith(b"220"):
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("nothing answers on port %d" % port)
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pids):
+    """user+system CPU of the processes and their reaped children, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        except OSError:
+            pass
+    return total / tick
+
+
+def descendants(pid):
+    out = [pid]
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if ppid == pid:
+            out.extend(descendants(int(d)))
+    return out
+
+
+class SmtpSink:
+    """Postfix's smtp-sink: accepts and discards, the ceiling of the protocol here."""
+
+    def __init__(self, backlog=1024):
+        self.port = free_port()
+        self.proc = subprocess.Popen(["smtp-sink", "-u", "postfix", "127.0.0.1:%d" % self.port, str(backlog)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Postfix:
+    """A private Postfix instance: same relay role as mailrelay (mynetworks may relay),
+    stock defaults otherwise, queue on disk with Postfix's own fsync before 250."""
+
+    def __init__(self, relayhost=None, name="postfix", hold=False):
+        self.dir = tempfile.mkdtemp(prefix="bench-%s-" % name)
+        os.chmod(self.dir, 0o755)
+        self.etc = os.path.join(self.dir, "etc")
+        os.makedirs(self.etc)
+        self.port = free_port()
+        transport = "smtp" if relayhost else "discard"
+        main = {
+            "compatibility_level": "3.6",
+            "queue_directory": os.path.join(self.dir, "queue"),
+            "data_directory": os.path.join(self.dir, "data"),
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "myhostname": "postfix.bench.example",
+            "mydomain": "bench.example",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "mydestination": "",
+            "local_transport": "error:local delivery disabled",
+            "mynetworks": "127.0.0.0/8",
+            "smtpd_relay_restrictions": "permit_mynetworks, reject",
+            "default_transport": transport,
+            "maillog_file": os.path.join(self.dir, "maillog"),
+            "maillog_file_prefixes": "/var, /dev/stdout, /tmp",
+            "smtpd_peername_lookup": "no",  # as mailrelay: no DNS on the hot path
+        }
+        if relayhost:
+            main["relayhost"] = relayhost
+        if hold:  # accept and keep: nothing is delivered while acceptance is measured
+            main["defer_transports"] = transport
+        with open(os.path.join(self.etc, "main.cf"), "w") as f:
+            for k, v in main.items():
+                f.write("%s = %s\n" % (k, v))
+        lines = []
+        with open("/etc/postfix/master.cf") as f:
+            for line in f:
+                fields = line.split()
+                if fields and not line.startswith("#") and len(fields) >= 8 and fields[1] in ("inet", "unix", "fifo",
+                                                                                              "pass", "unix-dgram"):
+                    if fields[0] == "smtp" and fields[1] == "inet":
+                        fields[0] = "127.0.0.1:%d" % self.port
+                    fields[4] = "n"  # no chroot: the queue lives in a temporary directory
+                    line = " ".join(fields) + "\n"
+                lines.append(line)
+        with open(os.path.join(self.etc, "master.cf"), "w") as f:
+            f.writelines(lines)
+        for d in ("queue", "data"):
+            os.makedirs(os.path.join(self.dir, d))
+        shutil.chown(os.path.join(self.dir, "data"), "postfix", "postfix")
+        subprocess.run(["postfix", "-c", self.etc, "check"], check=True, capture_output=True)
+
+    def start(self):
+        subprocess.run(["postfix", "-c", self.etc, "start"], check=True, capture_output=True)
+        wait_port(self.port)
+        with open(os.path.join(self.dir, "queue", "pid", "master.pid")) as f:
+            self.pid = int(f.read().strip())
+
+    def queued(self):
+        n = 0
+        for q in ("incoming", "active", "deferred", "maildrop", "hold"):
+            for _, _, files in os.walk(os.path.join(self.dir, "queue", q)):
+                n += len(files)
+        return n
+
+    def processes(self):
+        return descendants(self.pid)
+
+    def smtpd_rss_kb(self):
+        total, count = 0, 0
+        for pid in self.processes():
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().strip() == "smtpd":
+                        total += rss_kb(pid)
+                        count += 1
+            except OSError:
+                pass
+        return total, count
+
+    def stop(self):
+        subprocess.run(["postfix", "-c", self.etc, "stop"], capture_output=True)
+        time.sleep(1)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Mailrelay:
+    """mailrelayd from build/bin, as root with privilege separation, spool on disk."""
+
+    def __init__(self, route="file", smtp_port=None, name="mailrelay", outbox_on_tmpfs=True, extra=None, hold=False):
+        self.hold = hold
+        self.dir = tempfile.mkdtemp(prefix="bench-%s-" % name)
+        os.chmod(self.dir, 0o755)
+        self.port = free_port()
+        self.outbox = tempfile.mkdtemp(prefix="bench-outbox-", dir="/dev/shm" if outbox_on_tmpfs else self.dir)
+        os.chmod(self.outbox, 0o755)
+        cfg = {
+            "server": {"hostname": "mailrelay.bench.example", "spool_dir": os.path.join(self.dir, "spool"),
+                       "run_dir": os.path.join(self.dir, "run"), "postmaster": "postmaster@bench.example",
+                       "send_log": None},
+            "smtpd": {"listen": "127.0.0.1:%d" % self.port, "auth": "none", "max_connections": "5000",
+                      "max_connections_per_ip": "5000"},
+            "policy": {"networks": "127.0.0.0/8", "mode": "net_any_domain"},
+            "queue": {"send_log": "no", "max_messages": "1000000"},
+            "route": {"default": route},
+            "file": {"dir": self.outbox, "concurrency": "4"},
+        }
+        if route == "smtp":
+            cfg["smtp"] = {"host": "[127.0.0.1]", "port": str(smtp_port), "tls": "none", "concurrency": "50"}
+        for sec, keys in (extra or {}).items():
+            cfg.setdefault(sec, {}).update(keys)
+        self.config = os.path.join(self.dir, "mailrelay.ini")
+        with open(self.config, "w") as f:
+            for sec, keys in cfg.items():
+                f.write("[%s]\n" % sec)
+                for k, v in keys.items():
+                    if v is not None:
+                        f.write("%s = %s\n" % (k, v))
+
+    def start(self):
+        binary = os.path.join(os.environ.get("MAILRELAY_BIN", os.path.join(SOURCE_DIR, "build", "bin")), "mailrelayd")
+        self.log = open(os.path.join(self.dir, "log"), "wb")
+        self.proc = subprocess.Popen([binary, "-c", self.config, "-f"], stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port)
+        time.sleep(0.5)
+        self.pid = self.proc.pid
+        if self.hold:  # accept and keep: the delivery agent is frozen while acceptance is measured
+            for pid in self.processes():
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().startswith("deliver-"):
+                        os.kill(pid, signal.SIGSTOP)
+                        self.frozen = pid
+
+    def release(self):
+        if getattr(self, "frozen", None):
+            os.kill(self.frozen, signal.SIGCONT)
+            self.frozen = None
+
+    def queued(self):
+        r = subprocess.run([os.path.join(os.path.dirname(self.proc.args[0]), "relayctl"), "-c", self.config,
+                            "--json", "status"], capture_output=True, text=True)
+        return json.loads(r.stdout)["queue"]["messages"] if r.returncode == 0 else -1
+
+    def processes(self):
+        return descendants(self.pid)
+
+    def smtpd_rss_kb(self):
+        for pid in self.processes():
+            with open("/proc/%d/comm" % pid) as f:
+                if f.read().strip() == "smtpd":
+                    return rss_kb(pid), 1
+        return 0, 0
+
+    def stop(self):
+        self.release()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.outbox, ignore_errors=True)
+
+
+def smtp_source(port, sessions, messages, size, rcpt="user@example.com"):
+    """Sends `messages` of `size` bytes over `sessions` parallel sessions; returns seconds."""
+    t = time.monotonic()
+    r = subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(messages), "-l", str(size),
+                        "-f", "bench@example.org", "-t", rcpt, "127.0.0.1:%d" % port],
+                       capture_output=True, text=True, timeout=1800)
+    elapsed = time.monotonic() - t
+    if r.returncode != 0:
+        raise RuntimeError("smtp-source failed: %s %s" % (r.stdout[-500:], r.stderr[-500:]))
+    return elapsed
+
+
+def wait_drained(target, timeout=600):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if target.queued() == 0:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def save(name, data):
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    path = os.path.join(HERE, "results", name)
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+    return path
