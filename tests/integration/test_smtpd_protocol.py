@@ -135,6 +135,17 @@ class Dialogue(unittest.TestCase):
         self.assertTrue(m.endswith(b"\r\n.dot stuffed\r\n"), m[-60:])
         self.assertNotIn(b"\tfor <", m)  # two recipients: the Received: header names none
 
+    def test_swaks_pipelining(self):
+        import subprocess
+        out = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % self.r.port, "--pipeline",
+                              "--from", "p@example.org", "--to", "pipe1@example.com,pipe2@example.com",
+                              "--header", "Subject: swaks pipelined"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        # All four commands went out before the first reply, and the replies came back in order.
+        self.assertRegex(out.stdout, r" -> DATA\n<-  250 2\.1\.0 Ok\n<-  250 2\.1\.5 Ok\n<-  250 2\.1\.5 Ok\n<-  354 ")
+        self.assertRegex(out.stdout, r"250 2\.0\.0 Ok: queued as")
+        wait_for(lambda: any(b"Subject: swaks pipelined" in m for m in self.r.outbox_messages()), what="delivery")
+
     def test_a_burst_of_pipelined_commands_keeps_every_reply_in_order(self):
         with self.raw() as c:
             c.cmd("EHLO x")

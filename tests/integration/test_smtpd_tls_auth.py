@@ -93,6 +93,15 @@ class StartTls(unittest.TestCase):
         self.assertIn("Verification: OK", out.stderr + out.stdout)
         self.assertRegex(out.stderr + out.stdout, r"Protocol version: TLSv1\.[23]")
 
+    def test_tls_sessions_resume(self):
+        sess = os.path.join(self.r.dir, "tls.session")
+        args = ["openssl", "s_client", "-starttls", "smtp", "-connect", "127.0.0.1:%d" % self.r.port,
+                "-CAfile", pki()["ca"], "-tls1_2"]
+        first = subprocess.run(args + ["-sess_out", sess], input="QUIT\r\n", capture_output=True, text=True, timeout=30)
+        self.assertIn("New, TLSv1.2", first.stdout)
+        again = subprocess.run(args + ["-sess_in", sess], input="QUIT\r\n", capture_output=True, text=True, timeout=30)
+        self.assertIn("Reused, TLSv1.2", again.stdout)  # session tickets: cheap reconnects for devices
+
     def test_tls_1_1_is_refused_by_default(self):
         out = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect", "127.0.0.1:%d" % self.r.port,
                               "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-brief"],

@@ -75,6 +75,14 @@ TEST(Config, TheShippedSampleExplainsWhatToFillIn) {
   EXPECT_TRUE(config::Load(std::string(MAILRELAY_SOURCE_DIR) + "/etc/mailrelay.ini", o).ok());
 }
 
+TEST(Config, TheMakeRunConfigIsValid) {
+  auto c = config::Load(std::string(MAILRELAY_SOURCE_DIR) + "/etc/dev.ini", NoEnv());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->smtpd.listen[0].ToString(), "127.0.0.1:2525");
+  EXPECT_EQ(*c->route.default_backend, Backend::kFile);
+  EXPECT_EQ(c->file.dir, "/base/run/outbox");  // relative to where make run starts it
+}
+
 TEST(Config, TheDesignSampleLoads) {
   // DESIGN.md's sample, with its inline comments and comment-continuation lines.
   const char sample[] = R"(
