@@ -349,6 +349,13 @@ void Supervisor::OnExited(std::unique_ptr<Process> p, int status) {
   if (p->log_fd >= 0) close(p->log_fd);
   p->log_fd = -1;
   std::string how = DescribeExit(status);
+  if (Process* q = Qmgr(); q && q->ready && p->role == Role::kAgent) {
+    // qmgr decides whether the jobs aboard an agent that crashed were the cause.
+    ipc::Message m(ipc::Type::kProcessExit);
+    m.Add(ipc::Tag::kName, p->name).Add(ipc::Tag::kPid, static_cast<uint64_t>(p->pid));
+    m.Add(ipc::Tag::kCode, static_cast<uint64_t>(WIFSIGNALED(status) ? WTERMSIG(status) : 0)).Add(ipc::Tag::kText, how);
+    (void)q->channel->Send(m);
+  }
   if (shutting_down_ || p->retiring || p->stopping) {
     log::Info().Kv("pid", static_cast<int64_t>(p->pid)).Text(p->name + " stopped (" + how + ")");
     SendProcessTable();

@@ -53,6 +53,7 @@ void CommitTracker::CommitNow() {
   util::Status st = spool_->Commit();
   std::vector<Callback> cbs;
   cbs.swap(waiting_);
+  last_ok_ = st.ok();
   if (!st.ok()) {
     log::Error().Kv("spool", spool_->path()).Text("commit failed: " + st.message());
     for (auto& cb : cbs) cb(false);
@@ -125,6 +126,7 @@ void CommitTracker::OnWake(evutil_socket_t fd, short, void* arg) {
   }
   self->Release(synced);
   if (!error.ok()) {
+    self->last_ok_ = false;
     log::Fatal().Kv("spool", self->spool_->path()).Text("fsync of the WAL failed: " + error.message());
     for (auto& b : self->unsynced_) {
       for (auto& cb : b.callbacks) cb(false);

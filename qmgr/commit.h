@@ -42,6 +42,7 @@ class CommitTracker {
   // Called after every successful COMMIT (dispatch and status updates run here).
   void SetAfterCommit(std::function<void()> fn) { after_commit_ = std::move(fn); }
 
+  bool healthy() const { return last_ok_; }       // the last COMMIT and fsync succeeded
   uint64_t commits() const { return commits_; }   // transactions
   uint64_t syncs() const { return syncs_; }       // fdatasyncs that released something
   uint64_t batched() const { return batched_; }   // acknowledgements released
@@ -68,6 +69,7 @@ class CommitTracker {
   std::function<void(const util::Status&)> on_sync_failure_;
   std::function<void()> after_commit_;
   uint64_t commits_ = 0;
+  bool last_ok_ = true;
   uint64_t syncs_ = 0;
   uint64_t batched_ = 0;
 

@@ -215,6 +215,7 @@ json::Value Control::MessageJson(const Message& m, bool full) const {
       rj.Set("last_attempt", r.last_attempt);
       rj.Set("on_fallback", r.on_fallback);
       rj.Set("info", r.info);
+      rj.Set("delay_warned", r.delay_warned);
     }
     rcpts.Append(rj);
   }
@@ -231,6 +232,8 @@ json::Value Control::MessageJson(const Message& m, bool full) const {
     j.Set("message_id", m.message_id);
     j.Set("subject", m.subject);
     j.Set("held", m.held);
+    j.Set("hold_reason", m.hold_reason);
+    j.Set("agent_crashes", m.agent_crashes);
     auto body = spool_->LoadBody(m.rowid);
     j.Set("headers", body.ok() ? HeaderSection(*body) : std::string());
   }

@@ -1,6 +1,7 @@
 #include "qmgr/dispatcher.h"
 
 #include <algorithm>
+#include <csignal>
 
 #include "common/log/log.h"
 #include "common/util/crypto.h"
@@ -122,7 +123,7 @@ void Dispatcher::Dispatch() {
     for (const Job& job : jobs) {
       Agent* a = PickAgent(b);
       if (!a || !SendJob(*a, job)) {
-        queue_->Fail(job.id, "4.3.0", "no delivery agent could take the job", false);
+        queue_->Fail(job.id, "4.3.0", "no delivery agent could take the job");
         continue;
       }
       rate_[b].Record(now_us);
@@ -285,12 +286,30 @@ void Dispatcher::OnClose(uint64_t agent_id, const std::string& why) {
     log::Info().Kv("backend", config::BackendName(a->backend)).Kv("pid", static_cast<int64_t>(a->pid))
         .Text("delivery agent disconnected");
   }
+  Aboard aboard{util::Clock::System().NowSeconds(), {}};
   for (uint64_t job_id : a->jobs) {
     job_agent_.erase(job_id);
+    if (const Job* job = queue_->FindJob(job_id)) aboard.rowids.push_back(job->rowid);
     queue_->Fail(job_id, "4.3.0", std::string("delivery agent deliver-") + config::BackendName(a->backend) +
-                                      " went away during the delivery", true);
+                                      " went away during the delivery");
   }
+  if (!aboard.rowids.empty() && a->pid) aboard_at_exit_[a->pid] = std::move(aboard);
   Kick();
+}
+
+void Dispatcher::OnAgentExit(uint64_t pid, int signal) {
+  int64_t now = util::Clock::System().NowSeconds();
+  for (auto it = aboard_at_exit_.begin(); it != aboard_at_exit_.end();) {
+    it = now - it->second.when > 60 ? aboard_at_exit_.erase(it) : std::next(it);
+  }
+  auto it = aboard_at_exit_.find(pid);
+  if (it == aboard_at_exit_.end()) return;
+  // Faults of the agent itself, not a kill from outside (operator, OOM killer, shutdown).
+  bool fault = signal == SIGSEGV || signal == SIGBUS || signal == SIGILL || signal == SIGFPE || signal == SIGABRT;
+  if (fault) {
+    for (int64_t rowid : it->second.rowids) queue_->RecordAgentCrash(rowid);
+  }
+  aboard_at_exit_.erase(it);
 }
 
 void Dispatcher::CheckDeadlines() {
@@ -312,6 +331,7 @@ void Dispatcher::CheckDeadlines() {
   for (uint64_t id : hung) {
     auto it = agents_.find(id);
     if (it == agents_.end()) continue;
+    it->second->pid = 0;  // a hang is not attributed to the messages aboard
     log::Error().Kv("backend", config::BackendName(it->second->backend)).Kv("pid", static_cast<int64_t>(it->second->pid))
         .Text("delivery agent holds a job far past its deadline; disconnecting it (mailrelayd restarts it)");
     OnClose(id, "job deadline exceeded");

@@ -38,6 +38,8 @@ class Dispatcher {
   // Runs a dispatch pass at the end of this loop iteration.
   void Kick();
   void CheckDeadlines();
+  // mailrelayd says how an agent ended; a fault signal counts against what it had aboard.
+  void OnAgentExit(uint64_t pid, int signal);
   std::vector<AgentInfo> Agents() const;
   size_t InFlight(config::Backend b) const;
   bool HasAgent(config::Backend b) const;
@@ -76,6 +78,11 @@ class Dispatcher {
   std::map<config::Backend, RateWindow> rate_;
   std::map<config::Backend, int64_t> paused_until_us_;
   std::map<uint64_t, uint64_t> job_agent_;  // job id -> agent id
+  struct Aboard {
+    int64_t when;
+    std::vector<int64_t> rowids;
+  };
+  std::map<uint64_t, Aboard> aboard_at_exit_;  // agent pid -> messages in flight when it went
 };
 
 }  // namespace mailrelay::qmgr

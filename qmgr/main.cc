@@ -14,6 +14,7 @@
 #include "qmgr/dispatcher.h"
 #include "qmgr/injector.h"
 #include "qmgr/master_link.h"
+#include "qmgr/metrics.h"
 #include "qmgr/queue.h"
 #include "qmgr/sockets.h"
 #include "qmgr/spool.h"
@@ -79,7 +80,9 @@ int main() {
   qmgr::Dispatcher dispatcher(base, &queue, spool.get(), &commits, cfg);
   qmgr::MasterLink master(child.get(), &queue);
   qmgr::Control control(base, &queue, spool.get(), &dispatcher, &injector, &master, &commits, cfg);
+  qmgr::Metrics metrics(base, &queue, spool.get(), &dispatcher, &injector, &master, &commits, cfg);
   queue.on_work = [&] { dispatcher.Kick(); };
+  queue.on_delivered_latency = [&](const std::string& backend, double s) { metrics.ObserveDelivery(backend, s); };
   commits.SetAfterCommit([&] {
     injector.UpdateStatus();
     dispatcher.Kick();
@@ -98,11 +101,32 @@ int main() {
     // SQLite's WAL recovery decide what survived.
     child->Stop(1);
   });
+  master.on_agent_exit = [&](uint64_t pid, int sig) { dispatcher.OnAgentExit(pid, sig); };
+  master.on_config = [&](const std::string& json) {
+    auto next = config::LoadFromJson(json);
+    if (!next.ok()) {
+      log::Error().Text("reloaded configuration refused: " + next.status().message());
+      return;
+    }
+    log::SetLevel(next->server.log_level);
+    log::SetFormat(next->server.log_format);
+    queue.Reconfigure(*next);
+    dispatcher.Reconfigure(*next);
+    injector.Reconfigure(*next);
+    control.Reconfigure(*next);
+    log::Info().Text("configuration reloaded");
+  };
   child->SetMasterHandler([&](ipc::Message& m) { master.OnMessage(m); });
 
   if (!(st = injector.Listen(sockets->inject)).ok() || !(st = dispatcher.Listen(sockets->deliver)).ok() ||
       !(st = control.Listen(sockets->control)).ok()) {
     return Fatal(st.message());
+  }
+
+  for (const auto& f : proc::InheritedFds()) {
+    if (f.kind != "metrics") continue;
+    if (!(st = metrics.Listen(f.fd)).ok()) return Fatal(st.message());
+    log::Info().Text("serving /metrics and /healthz on " + f.address);
   }
 
   // The janitor: cheap checks every second, expiry and send-log pruning every minute.

@@ -64,7 +64,10 @@ void MasterLink::OnMessage(ipc::Message& m) {
     }
     case ipc::Type::kConfig:
       // A reload that qmgr can apply without restarting (routes, queue limits, rates).
-      log::Info().Text("configuration reloaded");
+      if (on_config) on_config(std::string(m.Str(ipc::Tag::kJson)));
+      return;
+    case ipc::Type::kProcessExit:
+      if (on_agent_exit) on_agent_exit(m.U64(ipc::Tag::kPid), static_cast<int>(m.U64(ipc::Tag::kCode)));
       return;
     default:
       log::Warning().Text(std::string("unexpected ") + ipc::TypeName(m.type()) + " from mailrelayd");

@@ -29,6 +29,8 @@ class MasterLink {
   const std::vector<ProcessInfo>& processes() const { return processes_; }
   bool AllRunning() const;
   void RequestReload(std::function<void(bool ok, const std::string& text)> done);
+  std::function<void(uint64_t pid, int signal)> on_agent_exit;
+  std::function<void(const std::string& config_json)> on_config;
 
  private:
   void QueueReport(const ipc::Message& m);

@@ -34,6 +34,7 @@ struct Recipient {
   std::string last_enhanced;
   std::string last_text;
   std::string info;            // backend's id for the delivery (operation id, MessageId)
+  bool delay_warned = false;   // the sender got a "still trying" notice (schema v2)
   bool final() const { return state != RcptState::kPending; }
 };
 
@@ -56,6 +57,8 @@ struct Message {
   MessageKind kind = MessageKind::kNormal;
   std::string sealed_secret;
   std::string idempotency_key;  // stable across retries (ACS repeatability, logs)
+  std::string hold_reason;      // why it is held when qmgr held it itself (schema v2)
+  int agent_crashes = 0;        // delivery agents that died with it aboard (schema v2)
   std::vector<Recipient> recipients;
 
   int PendingCount() const {

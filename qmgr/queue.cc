@@ -25,7 +25,10 @@ Queue::Queue(Spool* spool, CommitTracker* commits, const config::Config& cfg, co
       router_(cfg.route, cfg.queue),
       clock_(clock),
       ids_(clock),
-      rng_(util::RandomU64()) {}
+      rng_(util::RandomU64()),
+      // Agents outlive a qmgr restart and remember the job ids they answered; ids from this
+      // incarnation must never repeat an earlier one's, so they start at the clock.
+      next_job_id_(static_cast<uint64_t>(clock.NowMicros())) {}
 
 void Queue::Reconfigure(const config::Config& cfg) {
   cfg_ = cfg;
@@ -54,6 +57,12 @@ void Queue::Reindex(Entry& e) {
     if (it == e.indexed.end() || r.next_attempt < it->second) e.indexed[b] = r.next_attempt;
   }
   for (const auto& [b, t] : e.indexed) due_[b].insert({t, e.msg.rowid});
+}
+
+void Queue::PersistState(const Entry& e) {
+  util::Status st = spool_->UpdateMessageState(e.msg);
+  if (!st.ok()) log::Error().Id(e.msg.queue_id).Text("cannot record message state: " + st.message());
+  commits_->Schedule();
 }
 
 void Queue::Persist(const Entry& e, const Recipient& r) {
@@ -318,10 +327,12 @@ void Queue::ApplyOutcome(Entry& e, Recipient& r, const Outcome& o, int64_t retry
   Persist(e, r);
 }
 
-void Queue::SendDsn(Entry& e, const std::vector<const Recipient*>& bounced) {
+void Queue::SendDsn(Entry& e, const std::vector<const Recipient*>& bounced, const char* action) {
   if (bounced.empty()) return;
   const Message& m = e.msg;
+  bool delayed = std::string(action) == "delayed";
   for (const Recipient* r : bounced) Persist(e, *r);
+  if (delayed && (m.sender.empty() || m.kind != MessageKind::kNormal)) return;  // only people get "still trying"
   if (m.kind == MessageKind::kPostmasterNotice) {
     log::Warning().Id(m.queue_id).Text("postmaster notice about a failed bounce could not be delivered; dropped");
     return;
@@ -351,8 +362,9 @@ void Queue::SendDsn(Entry& e, const std::vector<const Recipient*>& bounced) {
   for (const Recipient* r : bounced) {
     DsnRecipient d;
     d.address = r->address;
-    d.action = "failed";
-    d.status = r->last_enhanced.empty() ? "5.0.0" : r->last_enhanced;
+    d.action = action;
+    d.status = r->last_enhanced.empty() ? (delayed ? "4.0.0" : "5.0.0") : r->last_enhanced;
+    if (delayed && d.status[0] != '4') d.status = "4" + d.status.substr(1);
     d.diagnostic = r->last_text;
     d.diagnostic_type = r->backend == "smtp" || r->backend.empty() ? "smtp" : "x-mailrelay-" + r->backend;
     in.recipients.push_back(std::move(d));
@@ -365,14 +377,16 @@ void Queue::SendDsn(Entry& e, const std::vector<const Recipient*>& bounced) {
   dsn.protocol = "local";
   dsn.message_id = message_id;
   dsn.subject = kind == MessageKind::kPostmasterNotice ? "Postmaster notice: undeliverable bounce"
-                                                       : "Undelivered Mail Returned to Sender";
+                : delayed                                ? "Delayed Mail (still being retried)"
+                                                         : "Undelivered Mail Returned to Sender";
   Recipient rcpt;
   rcpt.address = to;
   dsn.recipients.push_back(rcpt);
   std::string original = m.queue_id;
-  util::Status st = InjectInternal(std::move(dsn), BuildDsn(in, message_id), [original, to](bool ok, const std::string& id) {
+  std::string what = delayed ? "sender delay notification" : "sender non-delivery notification";
+  util::Status st = InjectInternal(std::move(dsn), BuildDsn(in, message_id), [original, to, what](bool ok, const std::string& id) {
     if (ok) {
-      log::Info().Id(original).Kv("dsn", id).Kv("to", "<" + to + ">").Text("sender non-delivery notification");
+      log::Info().Id(original).Kv("dsn", id).Kv("to", "<" + to + ">").Text(what);
     } else {
       log::Error().Id(original).Text("could not queue the non-delivery notification to <" + to + ">");
     }
@@ -470,33 +484,45 @@ void Queue::CompleteOrphan(const std::string& queue_id, config::Backend backend,
   Complete(job.id, applicable, retry_after, info);
 }
 
-void Queue::Fail(uint64_t job_id, const std::string& enhanced, const std::string& text, bool agent_crashed) {
+void Queue::Fail(uint64_t job_id, const std::string& enhanced, const std::string& text) {
   auto jit = jobs_.find(job_id);
   if (jit == jobs_.end()) return;
   std::vector<Outcome> outcomes;
   for (int idx : jit->second.recipients) outcomes.push_back(Outcome{idx, 451, enhanced, text});
-  int64_t rowid = jit->second.rowid;
   Complete(job_id, outcomes, 0, "");
-  if (!agent_crashed) return;
+}
+
+void Queue::RecordAgentCrash(int64_t rowid) {
   auto eit = entries_.find(rowid);
   if (eit == entries_.end()) return;
   Entry& e = eit->second;
-  // A message that was on board twice when an agent died is probably what kills it; park it
-  // so one poison message cannot exhaust the restart budget and stop the whole relay.
-  if (++e.agent_crashes >= 2 && !e.msg.held) {
+  ++e.msg.agent_crashes;
+  if (e.msg.agent_crashes >= 2 && !e.msg.held) {
     e.msg.held = true;
-    e.hold_reason = "held: the delivery agent died twice while delivering this message";
-    util::Status st = spool_->SetHeld(rowid, true);
-    if (!st.ok()) log::Error().Id(e.msg.queue_id).Text("cannot hold: " + st.message());
-    commits_->Schedule();
+    e.msg.hold_reason = "the delivery agent crashed twice while delivering this message";
     Reindex(e);
-    log::Error().Id(e.msg.queue_id).Text(e.hold_reason + "; inspect it with relayctl show and release or delete it");
+    log::Error().Id(e.msg.queue_id).Text("held: " + e.msg.hold_reason +
+                                         "; inspect it with relayctl show, then release or delete it");
   }
+  PersistState(e);
 }
 
 void Queue::Sweep() {
   int64_t now = clock_.NowSeconds();
   std::vector<int64_t> touched;
+  if (cfg_.queue.delay_warning > 0) {
+    for (auto& [rowid, e] : entries_) {
+      if (e.msg.held || e.msg.sender.empty() || e.msg.kind != MessageKind::kNormal) continue;
+      if (now - e.msg.arrival < cfg_.queue.delay_warning) continue;
+      std::vector<const Recipient*> late;
+      for (auto& r : e.msg.recipients) {
+        if (r.final() || r.delay_warned || r.attempts == 0 || e.in_flight.count(r.idx)) continue;
+        r.delay_warned = true;
+        late.push_back(&r);
+      }
+      SendDsn(e, late, "delayed");
+    }
+  }
   for (auto& [rowid, e] : entries_) {
     if (e.msg.held || now - e.msg.arrival < cfg_.queue.max_age) continue;
     std::vector<const Recipient*> bounced;
@@ -578,12 +604,10 @@ int Queue::Requeue(const std::vector<std::string>& ids, bool all) {
   int n = 0;
   auto requeue = [&](Entry& e) {
     ++n;
-    if (e.msg.held) {
-      e.msg.held = false;
-      (void)spool_->SetHeld(e.msg.rowid, false);
-    }
-    e.agent_crashes = 0;
-    e.hold_reason.clear();
+    e.msg.held = false;
+    e.msg.agent_crashes = 0;
+    e.msg.hold_reason.clear();
+    PersistState(e);
     for (auto& r : e.msg.recipients) {
       if (r.final() || e.in_flight.count(r.idx)) continue;
       r.attempts = 0;
@@ -613,12 +637,9 @@ int Queue::Hold(const std::vector<std::string>& ids, bool hold) {
     Entry* e = FindEntry(id);
     if (!e || e->msg.held == hold) continue;
     e->msg.held = hold;
-    if (!hold) {
-      e->hold_reason.clear();
-      e->agent_crashes = 0;
-    }
-    util::Status st = spool_->SetHeld(e->msg.rowid, hold);
-    if (!st.ok()) log::Error().Id(id).Text("hold: " + st.message());
+    e->msg.hold_reason = hold ? "held by the operator" : "";
+    if (!hold) e->msg.agent_crashes = 0;
+    PersistState(*e);
     Reindex(*e);
     ++n;
     log::Info().Id(id).Text(hold ? "held by the operator" : "released by the operator");

@@ -93,7 +93,11 @@ class Queue {
   void CompleteOrphan(const std::string& queue_id, config::Backend backend, const std::vector<Outcome>& outcomes,
                       int64_t retry_after, const std::string& info);
   // The whole job failed without a per-recipient answer (agent died, timed out).
-  void Fail(uint64_t job_id, const std::string& enhanced, const std::string& text, bool agent_crashed);
+  void Fail(uint64_t job_id, const std::string& enhanced, const std::string& text);
+  // The agent that had this message aboard crashed by itself (a fault signal, not a kill):
+  // the second time, the message is held so one poison message cannot exhaust the restart
+  // budget and stop the whole relay.
+  void RecordAgentCrash(int64_t rowid);
   std::vector<uint64_t> JobIds() const;
 
   // --- janitor: expire what waited too long; prune the send log ---
@@ -127,8 +131,6 @@ class Queue {
     Message msg;
     std::map<config::Backend, int64_t> indexed;  // backend -> due time in due_
     std::set<int> in_flight;
-    int agent_crashes = 0;
-    std::string hold_reason;
   };
 
   config::Backend BackendFor(const Message& m, const Recipient& r) const;
@@ -139,7 +141,9 @@ class Queue {
                     const std::string& backend, std::vector<const Recipient*>* bounced);
   void Bounce(Entry& e, Recipient& r, const std::string& status, const std::string& text, const std::string& backend,
               const char* log_status, std::vector<const Recipient*>* bounced);
-  void SendDsn(Entry& e, const std::vector<const Recipient*>& bounced);
+  // A DSN to the sender about `recipients`: "failed" (bounced) or "delayed" (still trying).
+  void SendDsn(Entry& e, const std::vector<const Recipient*>& recipients, const char* action = "failed");
+  void PersistState(const Entry& e);
   void FinishIfDone(int64_t rowid);
   void Remove(int64_t rowid);
   void LogSend(const Message& m, const Recipient& r, const std::string& backend, const std::string& status,
@@ -158,7 +162,7 @@ class Queue {
   std::unordered_map<std::string, int64_t> by_id_;
   std::map<config::Backend, std::set<std::pair<int64_t, int64_t>>> due_;  // (due time, rowid)
   std::unordered_map<uint64_t, Job> jobs_;
-  uint64_t next_job_id_ = 1;
+  uint64_t next_job_id_;
   static constexpr size_t kBodyCacheBytes = 64 << 20;
   std::unordered_map<int64_t, std::shared_ptr<const std::string>> body_cache_;
   std::deque<int64_t> body_cache_order_;

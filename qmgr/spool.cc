@@ -6,6 +6,7 @@
 
 #include <cerrno>
 
+#include <cstdio>
 #include <cstring>
 #include <unordered_map>
 
@@ -79,6 +80,22 @@ CREATE TABLE send_log (
 CREATE INDEX send_log_time ON send_log(time);
 INSERT INTO meta(key, value) VALUES ('schema_version', '1');
 )sql";
+
+// Version 2: qmgr remembers why it held a message and how many agents died with it aboard
+// (both were lost at a restart), and which recipients got a delay warning.
+constexpr const char* kMigrateV2 = R"sql(
+ALTER TABLE message ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE message ADD COLUMN agent_crashes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE recipient ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+)sql";
+
+struct Migration {
+  int to;
+  const char* sql;
+};
+// Every step from the oldest supported schema, applied in order, each in its own transaction.
+constexpr Migration kMigrations[] = {{2, kMigrateV2}};
 
 class Stmt {
  public:
@@ -230,6 +247,7 @@ util::Status Spool::Migrate() {
       return st;
     }
     MR_RETURN_IF_ERROR(Exec("COMMIT"));
+    fresh_ = true;
   }
   sqlite3_stmt* s = nullptr;
   sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='schema_version'", -1, &s, nullptr);
@@ -243,8 +261,23 @@ util::Status Spool::Migrate() {
                                     std::to_string(kSchemaVersion) +
                                     "); install the newer mailrelay again or restore a matching backup");
   }
-  // Future: if (*version < 2) { BEGIN; ALTER ...; UPDATE meta ...; COMMIT; }
-  schema_version_ = static_cast<int>(*version);
+  int current = static_cast<int>(*version);
+  for (const auto& m : kMigrations) {
+    if (current >= m.to) continue;
+    MR_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    util::Status st = Exec(m.sql);
+    if (!st.ok()) {
+      Exec("ROLLBACK").ok();
+      return util::DataLoss("upgrading spool " + path_ + " to schema " + std::to_string(m.to) + ": " + st.message());
+    }
+    MR_RETURN_IF_ERROR(Exec("COMMIT"));
+    if (!fresh_) {
+      // A new spool is created at version 1 and migrated silently; an existing one is news.
+      fprintf(stderr, "qmgr: spool %s upgraded from schema %d to %d\n", path_.c_str(), current, m.to);
+    }
+    current = m.to;
+  }
+  schema_version_ = current;
   return util::Status::Ok();
 }
 
@@ -363,13 +396,13 @@ util::Status Spool::Recover() {
 namespace {
 constexpr const char* kInsertMessage =
     "INSERT INTO message(queue_id, complete, sender, arrival, size, client, helo, auth_user, protocol, tls, "
-    "body_type, smtputf8, message_id, subject, held, kind, sealed_secret, idempotency_key) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+    "body_type, smtputf8, message_id, subject, held, kind, sealed_secret, idempotency_key, hold_reason, agent_crashes) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 constexpr const char* kInsertBody = "INSERT INTO body(message, seq, data) VALUES (?1, ?2, ?3)";
 constexpr const char* kUpsertRecipient =
     "INSERT OR REPLACE INTO recipient(message, idx, address, state, backend, attempts, primary_deferrals, "
     "on_fallback, next_attempt, first_attempt, last_attempt, dispatched_at, last_code, last_enhanced, "
-    "last_text, info) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    "last_text, info, delay_warned) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 }  // namespace
 
 util::Status Spool::InsertIncomplete(Message* m) { return InsertRow(m, /*complete=*/false); }
@@ -382,6 +415,7 @@ util::Status Spool::InsertRow(Message* m, bool complete) {
   s.Text(6, m->client).Text(7, m->helo).Text(8, m->auth_user).Text(9, m->protocol).Text(10, m->tls);
   s.Text(11, m->body_type).Int(12, m->smtputf8).Text(13, m->message_id).Text(14, m->subject);
   s.Int(15, m->held).Int(16, static_cast<int>(m->kind)).Blob(17, m->sealed_secret).Text(18, m->idempotency_key);
+  s.Text(19, m->hold_reason).Int(20, m->agent_crashes);
   if (s.Step() != SQLITE_DONE) return Error("insert message " + m->queue_id);
   m->rowid = sqlite3_last_insert_rowid(db_);
   return util::Status::Ok();
@@ -427,7 +461,7 @@ util::Status Spool::UpdateRecipient(int64_t rowid, const Recipient& r) {
   s.Int(1, rowid).Int(2, r.idx).Text(3, r.address).Int(4, static_cast<int>(r.state)).Text(5, r.backend);
   s.Int(6, r.attempts).Int(7, r.primary_deferrals).Int(8, r.on_fallback).Int(9, r.next_attempt);
   s.Int(10, r.first_attempt).Int(11, r.last_attempt).Int(12, r.dispatched_at).Int(13, r.last_code);
-  s.Text(14, r.last_enhanced).Text(15, r.last_text).Text(16, r.info);
+  s.Text(14, r.last_enhanced).Text(15, r.last_text).Text(16, r.info).Int(17, r.delay_warned);
   if (s.Step() != SQLITE_DONE) return Error("update recipient");
   return util::Status::Ok();
 }
@@ -438,6 +472,15 @@ util::Status Spool::SetHeld(int64_t rowid, bool held) {
   if (!s.ok()) return Error("prepare hold");
   s.Int(1, rowid).Int(2, held);
   if (s.Step() != SQLITE_DONE) return Error("hold");
+  return util::Status::Ok();
+}
+
+util::Status Spool::UpdateMessageState(const Message& m) {
+  MR_RETURN_IF_ERROR(Begin());
+  Stmt s(Prepare("UPDATE message SET held = ?2, hold_reason = ?3, agent_crashes = ?4 WHERE id = ?1"));
+  if (!s.ok()) return Error("prepare message state");
+  s.Int(1, m.rowid).Int(2, m.held).Text(3, m.hold_reason).Int(4, m.agent_crashes);
+  if (s.Step() != SQLITE_DONE) return Error("message state");
   return util::Status::Ok();
 }
 
@@ -478,8 +521,8 @@ util::Result<std::vector<Message>> Spool::LoadAll() {
   std::vector<std::pair<int64_t, size_t>> index;
   {
     Stmt s(Prepare("SELECT id, queue_id, sender, arrival, size, client, helo, auth_user, protocol, tls, body_type, "
-                   "smtputf8, message_id, subject, held, kind, sealed_secret, idempotency_key FROM message "
-                   "WHERE complete = 1 ORDER BY id"));
+                   "smtputf8, message_id, subject, held, kind, sealed_secret, idempotency_key, hold_reason, "
+                   "agent_crashes FROM message WHERE complete = 1 ORDER BY id"));
     if (!s.ok()) return Error("prepare load");
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
@@ -502,6 +545,8 @@ util::Result<std::vector<Message>> Spool::LoadAll() {
       m.kind = static_cast<MessageKind>(s.ColInt(15));
       m.sealed_secret = s.ColBlob(16);
       m.idempotency_key = s.ColText(17);
+      m.hold_reason = s.ColText(18);
+      m.agent_crashes = static_cast<int>(s.ColInt(19));
       out.push_back(std::move(m));
     }
     if (rc != SQLITE_DONE) return Error("load messages");
@@ -510,7 +555,7 @@ util::Result<std::vector<Message>> Spool::LoadAll() {
   for (size_t i = 0; i < out.size(); ++i) pos[out[i].rowid] = i;
   Stmt s(Prepare("SELECT message, idx, address, state, backend, attempts, primary_deferrals, on_fallback, "
                  "next_attempt, first_attempt, last_attempt, dispatched_at, last_code, last_enhanced, last_text, "
-                 "info FROM recipient ORDER BY message, idx"));
+                 "info, delay_warned FROM recipient ORDER BY message, idx"));
   if (!s.ok()) return Error("prepare load recipients");
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
@@ -532,6 +577,7 @@ util::Result<std::vector<Message>> Spool::LoadAll() {
     r.last_enhanced = s.ColText(13);
     r.last_text = s.ColText(14);
     r.info = s.ColText(15);
+    r.delay_warned = s.ColInt(16) != 0;
     out[it->second].recipients.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return Error("load recipients");

@@ -21,7 +21,7 @@
 
 namespace mailrelay::qmgr {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 class Spool {
  public:
@@ -41,6 +41,8 @@ class Spool {
   util::Status CompleteMessage(const Message& m);                 // recipients + complete flag
   util::Status UpdateRecipient(int64_t rowid, const Recipient& r);
   util::Status SetHeld(int64_t rowid, bool held);
+  // Hold flag, its reason and the agent-crash count together.
+  util::Status UpdateMessageState(const Message& m);
   util::Status DeleteMessage(int64_t rowid);
   util::Status AppendSendLog(const SendLogEntry& e);
   util::Status PruneSendLog(int64_t before);
@@ -80,6 +82,7 @@ class Spool {
   sqlite3* db_;
   std::string path_;
   bool in_txn_ = false;
+  bool fresh_ = false;  // created by this Open()
   int schema_version_ = 0;
   std::atomic<int> wal_fd_{-1};
   std::vector<std::pair<std::string, sqlite3_stmt*>> stmts_;

@@ -71,7 +71,8 @@ std::string FormatShow(const json::Value& v) {
   std::string out;
   auto line = [&](const char* k, const std::string& val) { out += Pad(k, 14) + val + "\n"; };
   line("queue id", Str(v["id"]));
-  line("state", Str(v["state"]) + (v["held"].as_bool() ? " (held)" : ""));
+  line("state", Str(v["state"]) + (v["held"].as_bool() && !Str(v["hold_reason"]).empty()
+                                        ? " (" + Str(v["hold_reason"]) + ")" : ""));
   line("kind", Str(v["kind"]));
   line("arrival", FormatTime(v["arrival"].as_int()) + " (" + FormatAge(v["age"].as_int()) + " ago)");
   line("size", Str(v["size"]));

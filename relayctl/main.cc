@@ -6,6 +6,7 @@
 
 #include "common/config/config.h"
 #include "relayctl/client.h"
+#include "relayctl/run_dir.h"
 #include "relayctl/format.h"
 #include "relayctl/users.h"
 
@@ -90,18 +91,34 @@ int main(int argc, char** argv) {
     std::cout << config_path << ": OK\n";
     return 0;
   }
-  if (!cfg.ok()) {
-    std::cerr << cfg.status().message() << "\nrelayctl: fix " << config_path << " (relayctl check-config)\n";
-    return 1;
+  if (verb == "user") {
+    if (!cfg.ok()) {
+      std::cerr << cfg.status().message() << "\nrelayctl: fix " << config_path << " (relayctl check-config)\n";
+      return 1;
+    }
+    return relayctl::UserCommand(*cfg, args, json);
   }
-  if (verb == "user") return relayctl::UserCommand(*cfg, args, json);
+  std::string run_dir;
+  if (cfg.ok()) {
+    run_dir = cfg->server.run_dir;
+  } else {
+    // The running relay keeps its old configuration while the file is being fixed; relayctl
+    // only needs to find its socket.
+    run_dir = relayctl::RunDirFromFile(config_path);
+    if (run_dir.empty()) {
+      std::cerr << cfg.status().message() << "\nrelayctl: fix " << config_path << " (relayctl check-config)\n";
+      return 1;
+    }
+    std::cerr << "relayctl: warning: " << config_path << " has errors (relayctl check-config); using run_dir "
+              << run_dir << "\n";
+  }
   auto it = Verbs().find(verb);
   if (it == Verbs().end()) return Usage("unknown command '" + verb + "'");
   int n = static_cast<int>(args.size());
   if (n < it->second.min_args || (it->second.max_args >= 0 && n > it->second.max_args)) {
     return Usage("wrong number of arguments for " + verb);
   }
-  auto result = relayctl::Call(cfg->server.run_dir, verb, args);
+  auto result = relayctl::Call(run_dir, verb, args);
   if (!result.ok()) {
     std::cerr << "relayctl: " << result.status().message() << "\n";
     return 1;

@@ -39,6 +39,9 @@ SCHEMA(kReportSchema, "report",
        F(kRcpt, kString, true, false, kAddr), F(kData, kBytes, true, false, 1 << 20));
 SCHEMA(kReportQueuedSchema, "report_queued",
        F(kReportId, kU64, true, false, 0), F(kQueueId, kString, true, false, 64));
+SCHEMA(kProcessExitSchema, "process_exit",
+       F(kName, kString, true, false, 64), F(kPid, kU64, true, false, 0),
+       F(kCode, kU64, true, false, 0), F(kText, kString, false, false, kLine));
 SCHEMA(kReloadRequestSchema, "reload_request", F(kText, kString, false, false, kLine));
 SCHEMA(kReloadResultSchema, "reload_result",
        F(kOk, kU64, true, false, 0), F(kText, kString, true, false, 1 << 20));
@@ -114,6 +117,7 @@ constexpr Entry kEntries[] = {
     {Type::kProcessTable, &kProcessTableSchema},
     {Type::kReport, &kReportSchema},
     {Type::kReportQueued, &kReportQueuedSchema},
+    {Type::kProcessExit, &kProcessExitSchema},
     {Type::kReloadRequest, &kReloadRequestSchema},
     {Type::kReloadResult, &kReloadResultSchema},
     {Type::kInjectBegin, &kInjectBeginSchema},

@@ -23,6 +23,7 @@ enum class Type : uint16_t {
   kReportQueued = 6,      // qmgr -> master
   kReloadRequest = 7,     // qmgr -> master (relayctl reload)
   kReloadResult = 8,      // master -> qmgr
+  kProcessExit = 9,       // master -> qmgr: a child ended (how: signal number or 0)
   kInjectBegin = 20,      // smtpd -> qmgr: envelope of a new message
   kInjectChunk = 21,      // smtpd -> qmgr: body bytes
   kInjectEnd = 22,        // smtpd -> qmgr: size + digest; commit it

@@ -254,13 +254,62 @@ TEST_F(QueueTest, AfterARestartInFlightWorkWaitsForLateResultsFirst) {
 TEST_F(QueueTest, AMessageOnBoardForTwoAgentCrashesIsHeld) {
   std::string id = Add("s@example.org", {"a@example.com"});
   Job j = TakeOne();
-  queue_->Fail(j.id, "4.3.0", "agent died", true);
+  int64_t rowid = j.rowid;
+  queue_->Fail(j.id, "4.3.0", "agent died");
+  queue_->RecordAgentCrash(rowid);
   EXPECT_FALSE(queue_->Find(id)->held);
   queue_->Flush({});
   j = TakeOne();
-  queue_->Fail(j.id, "4.3.0", "agent died", true);
+  queue_->Fail(j.id, "4.3.0", "agent died");
+  queue_->RecordAgentCrash(rowid);
   EXPECT_TRUE(queue_->Find(id)->held);
   EXPECT_EQ(queue_->Find(id)->recipients[0].attempts, 2);
+}
+
+TEST_F(QueueTest, HoldReasonAndCrashCountSurviveARestart) {
+  std::string id = Add("s@example.org", {"a@example.com"});
+  for (int i = 0; i < 2; ++i) {
+    queue_->Flush({});
+    Job j = TakeOne();
+    queue_->Fail(j.id, "4.3.0", "agent died");
+    queue_->RecordAgentCrash(j.rowid);
+  }
+  Commit();
+  Reopen();
+  const Message* m = queue_->Find(id);
+  ASSERT_NE(m, nullptr);
+  EXPECT_TRUE(m->held);
+  EXPECT_EQ(m->agent_crashes, 2);
+  EXPECT_EQ(m->hold_reason, "the delivery agent crashed twice while delivering this message");
+  EXPECT_EQ(queue_->Hold({id}, false), 1);
+  Commit();
+  Reopen();
+  EXPECT_FALSE(queue_->Find(id)->held);
+  EXPECT_EQ(queue_->Find(id)->agent_crashes, 0);
+}
+
+TEST_F(QueueTest, DelayWarningGoesOutOnceAndOnlyToPeople) {
+  cfg_ = Load("delay_warning = 30m\n");
+  queue_->Reconfigure(cfg_);
+  std::string id = Add("s@example.org", {"a@example.com"});
+  Add("", {"b@example.com"});  // null sender: never warned
+  for (const Job& j : queue_->TakeDue(config::Backend::kSmtp, 10)) {
+    queue_->Complete(j.id, All(j, 451, "4.4.1", "connection timed out"), 0, "");
+  }
+  clock_.Advance(31 * 60 * 1000000LL);
+  queue_->Sweep();
+  Commit();
+  auto warnings = To("s@example.org");
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0]->subject, "Delayed Mail (still being retried)");
+  auto body = spool_->LoadBody(warnings[0]->rowid);
+  EXPECT_NE(body->find("Action: delayed\r\nStatus: 4.4.1"), std::string::npos);
+  EXPECT_NE(body->find("you do not need to send it again"), std::string::npos);
+  EXPECT_TRUE(queue_->Find(id)->recipients[0].delay_warned);
+  queue_->Sweep();
+  Commit();
+  EXPECT_EQ(To("s@example.org").size(), 1u);  // once
+  EXPECT_NE(queue_->Find(id), nullptr);        // and the message keeps trying
 }
 
 TEST_F(QueueTest, ResultsForUnknownRecipientsAreIgnored) {

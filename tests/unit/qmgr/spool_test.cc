@@ -145,6 +145,39 @@ TEST_F(SpoolTest, RefusesAForeignSqliteFileAndGarbage) {
   EXPECT_NE(s.status().message().find("will not start on a damaged queue"), std::string::npos);
 }
 
+TEST_F(SpoolTest, UpgradesAVersion1SpoolInPlace) {
+  // tests/data/spool-v1.db was written by the version 1 schema with two queued messages.
+  std::system(("cp " + std::string(MAILRELAY_TESTDATA_DIR) + "/spool-v1.db " + dir_ + "/queue.db").c_str());
+  auto s = Spool::Open(dir_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ((*s)->schema_version(), kSchemaVersion);
+  auto all = (*s)->LoadAll();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  const Message& m = (*all)[0];
+  EXPECT_EQ(m.queue_id, "64000000000A");
+  EXPECT_EQ(m.subject, "Queued before the upgrade");
+  ASSERT_EQ(m.recipients.size(), 2u);
+  EXPECT_EQ(m.recipients[0].attempts, 2);
+  EXPECT_EQ(m.recipients[0].last_text, "busy");
+  EXPECT_EQ(m.recipients[1].state, RcptState::kDelivered);
+  EXPECT_FALSE(m.recipients[0].delay_warned);  // the new column's default
+  EXPECT_EQ(m.hold_reason, "");
+  EXPECT_TRUE((*all)[1].held);
+  EXPECT_EQ(*(*s)->LoadBody(m.rowid), "Subject: Queued before the upgrade\r\nMessage-ID: <v1@example.org>\r\n\r\nstill here\r\n");
+  EXPECT_EQ((*s)->ReadSendLog(0, 10)->size(), 1u);
+  // The upgraded spool takes the new fields.
+  Message changed = m;
+  changed.held = true;
+  changed.hold_reason = "test";
+  ASSERT_TRUE((*s)->UpdateMessageState(changed).ok());
+  ASSERT_TRUE((*s)->Commit().ok());
+  s->reset();
+  auto again = Spool::Open(dir_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*(*again)->LoadAll())[0].hold_reason, "test");
+}
+
 TEST_F(SpoolTest, SendLogIsWrittenReadAndPruned) {
   auto s = Spool::Open(dir_);
   for (int i = 0; i < 3; ++i) {
