@@ -73,24 +73,38 @@ def descendants(pid):
 
 
 class SmtpSink:
-    """Postfix's smtp-sink: accepts and discards, the ceiling of the protocol here."""
+    """Postfix's smtp-sink: accepts and discards, the ceiling of the protocol here. It also
+    serves as the upstream of the end-to-end benchmark, where its running counters (-c)
+    prove every message arrived."""
 
     def __init__(self, backlog=1024):
         self.port = free_port()
-        self.proc = subprocess.Popen(["smtp-sink", "-u", "postfix", "127.0.0.1:%d" % self.port, str(backlog)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.counters = tempfile.NamedTemporaryFile(prefix="bench-sink-", suffix=".out")
+        self.proc = subprocess.Popen(["smtp-sink", "-c", "-u", "postfix", "127.0.0.1:%d" % self.port, str(backlog)],
+                                     stdout=self.counters, stderr=subprocess.DEVNULL)
         wait_port(self.port)
+
+    def messages(self):
+        """Messages received so far (the last "mesg=N" smtp-sink printed)."""
+        with open(self.counters.name, "rb") as f:
+            text = f.read()
+        i = text.rfind(b"mesg=")
+        if i < 0:
+            return 0
+        digits = text[i + 5:].split(b"\r", 1)[0].split()[0]
+        return int(digits)
 
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
+        self.counters.close()
 
 
 class Postfix:
     """A private Postfix instance: same relay role as mailrelay (mynetworks may relay),
     stock defaults otherwise, queue on disk with Postfix's own fsync before 250."""
 
-    def __init__(self, relayhost=None, name="postfix", hold=False):
+    def __init__(self, relayhost=None, name="postfix", hold=False, extra=None):
         self.dir = tempfile.mkdtemp(prefix="bench-%s-" % name)
         os.chmod(self.dir, 0o755)
         self.etc = os.path.join(self.dir, "etc")
@@ -120,6 +134,7 @@ class Postfix:
             main["relayhost"] = relayhost
         if hold:  # accept and keep: nothing is delivered while acceptance is measured
             main["defer_transports"] = transport
+        main.update(extra or {})
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             for k, v in main.items():
                 f.write("%s = %s\n" % (k, v))
