@@ -212,13 +212,15 @@ void Supervisor::OnLogReadable(Process* p) {
       p->log_partial.append(buf, static_cast<size_t>(n));
       size_t end = p->log_partial.rfind('\n');
       if (end != std::string::npos) {
-        // Forward every complete line in one write; remember the last few for reports.
-        log::WriteRaw(std::string_view(p->log_partial).substr(0, end));
+        // Forward each complete line on its own: the log writer cuts one write at 4000 bytes
+        // (to stay one atomic pipe write), so a batch forwarded whole would lose lines.
         auto& last = slots_[p->name].last_lines;
         size_t start = 0;
         while (start <= end) {
           size_t nl = p->log_partial.find('\n', start);
-          last.push_back(p->log_partial.substr(start, nl - start));
+          std::string_view line = std::string_view(p->log_partial).substr(start, nl - start);
+          log::WriteRaw(line);
+          last.emplace_back(line);
           if (last.size() > kLastLines) last.pop_front();
           start = nl + 1;
         }

@@ -118,6 +118,22 @@ class Supervisor(unittest.TestCase):
             self.assertIn(b"Last log lines of smtpd", m)
             self.assertIn(b"smtpd ready", m)  # a line smtpd logged before it died
 
+    def test_a_burst_of_child_log_lines_reaches_the_log_whole(self):
+        with Relay() as r:
+            # With mailrelayd stopped, the children's lines pile up in its pipes (well past the
+            # 4000 bytes of one log write); once it runs again it reads them in big gulps.
+            os.kill(r.proc.pid, signal.SIGSTOP)
+            try:
+                for i in range(40):
+                    r.send(subject="burst %d" % i)
+                r.wait_outbox(40)
+            finally:
+                os.kill(r.proc.pid, signal.SIGCONT)
+            wait_for(lambda: r.log().count("status=sent") == 40, what="one sent line per message",
+                     timeout=20)
+            for line in r.log().splitlines():
+                self.assertFalse(line.endswith("..."), "a cut line: %r" % line[-200:])
+
     def test_killed_qmgr_is_restarted_and_mail_flows_again(self):
         with Relay() as r:
             os.kill(r.pid_of("qmgr"), signal.SIGKILL)
