@@ -214,11 +214,11 @@ HttpClient::RequestId HttpClient::Impl::Send(Request request, Callback done) {
     return id;
   }
   util::Status allowed = CheckUrlAllowed(t->request.url);
-  if (!allowed.ok()) {
+  if (!allowed.ok() && !t->request.metadata_service) {
     FailLater(std::move(t), TransportError::kInvalidRequest, what + ": " + allowed.message());
     return id;
   }
-  t->loopback = url->loopback;
+  t->loopback = url->loopback || t->request.metadata_service;  // never through a proxy
   queued_.push_back(std::move(t));
   StartQueued();
   return id;

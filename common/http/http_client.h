@@ -58,6 +58,10 @@ struct Request {
   bool verify_peer = true;              // chain
   bool verify_host = true;              // name
   size_t max_response_size = 16 << 20;  // body bytes; past this the request fails (kTooLarge)
+  // A cloud metadata service on a link-local address that only speaks plain HTTP (EC2 IMDS
+  // at 169.254.169.254, ECS at 169.254.170.2): http:// is allowed although the host is not
+  // loopback, and no proxy is used. The caller vouches for the host; default off.
+  bool metadata_service = false;
 };
 
 struct Response {
