@@ -3,10 +3,13 @@
 // acknowledged with 250 only after qmgr has committed them. See session.h.
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "common/log/log.h"
 #include "common/proc/child.h"
 #include "common/tls/tls.h"
 #include "smtpd/authenticator.h"
+#include "smtpd/graph_auth_client.h"
 #include "smtpd/queue_client.h"
 #include "smtpd/server.h"
 
@@ -47,7 +50,21 @@ int main() {
 
   smtpd::QueueClient queue(child->base(), cfg.server.run_dir + "/qmgr.sock");
   queue.Connect();
+  // Passthrough AUTH asks deliver-graph, which answers after Entra does (within [graph]
+  // timeout); a little longer than that and the client hears 454 instead. Declared before
+  // the server: sessions cancel their checks when the server destroys them.
+  std::unique_ptr<smtpd::GraphAuthClient> graph_auth;
+  if (cfg.graph.passthrough_auth) {
+    auto used = cfg.UsedBackends();
+    if (std::find(used.begin(), used.end(), config::Backend::kGraph) == used.end()) {
+      log::Warning().Text("[graph] passthrough_auth = yes but [route] sends nothing to graph, so deliver-graph "
+                          "does not run: every passthrough AUTH will get 454");
+    }
+    graph_auth = std::make_unique<smtpd::GraphAuthClient>(
+        child->base(), cfg.server.run_dir + "/graph-auth.sock", std::chrono::seconds(cfg.graph.timeout + 5));
+  }
   smtpd::Server server(child->base(), cfg, &queue, &auth, tls_ctx.get());
+  server.set_graph_auth(graph_auth.get());
   auto fds = proc::InheritedFds();
   if (fds.empty()) return Fatal("mailrelayd passed no listening sockets", proc::kExitDoNotRestart);
   for (const auto& f : fds) {

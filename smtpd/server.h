@@ -22,6 +22,7 @@
 
 namespace mailrelay::smtpd {
 
+class GraphAuthClient;
 class Session;
 
 class Server {
@@ -40,6 +41,9 @@ class Server {
   const Policy& policy() const { return policy_; }
   QueueClient& queue() { return *queue_; }
   Authenticator& auth() { return *auth_; }
+  // Graph passthrough AUTH ([graph] passthrough_auth); nullptr when off.
+  GraphAuthClient* graph_auth() const { return graph_auth_; }
+  void set_graph_auth(GraphAuthClient* client) { graph_auth_ = client; }
   SSL_CTX* tls() const { return tls_; }
   size_t sessions() const { return sessions_.size(); }
 
@@ -64,6 +68,7 @@ class Server {
   Policy policy_;
   QueueClient* queue_;
   Authenticator* auth_;
+  GraphAuthClient* graph_auth_ = nullptr;
   SSL_CTX* tls_;
   std::vector<Listener> listeners_;
   std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;

@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <sodium.h>
 
+#include "common/auth/passthrough_user.h"
 #include "common/log/log.h"
 #include "common/smtp/envelope_command.h"
 #include "common/smtp/errors.h"
@@ -12,6 +13,7 @@
 #include "common/tls/tls.h"
 #include "common/util/clock.h"
 #include "common/util/strings.h"
+#include "smtpd/graph_auth_client.h"
 #include "smtpd/proxy_protocol.h"
 #include "smtpd/server.h"
 
@@ -37,6 +39,8 @@ Session::Session(Server* server, int fd, const net::Endpoint& peer, bool implici
 
 Session::~Session() {
   if (injection_) server_->queue().Abandon(injection_);
+  if (graph_check_ && server_->graph_auth()) server_->graph_auth()->Cancel(graph_check_);
+  if (!sealed_secret_.empty()) sodium_memzero(sealed_secret_.data(), sealed_secret_.size());
   if (timer_) event_free(timer_);
   if (bev_) bufferevent_free(bev_);
   if (counted_) server_->Release(client_key_);
@@ -533,6 +537,7 @@ void Session::OnData() {
   env.client = client_;
   env.helo = helo_;
   env.auth_user = auth_user_;
+  env.sealed_secret = sealed_secret_;  // passthrough AUTH: only deliver-graph can open it
   env.protocol = Protocol();
   env.tls = tls_info_;
   env.smtputf8 = smtputf8_;
@@ -722,6 +727,7 @@ void Session::StartTls() {
   helo_.clear();
   esmtp_ = false;
   auth_user_.clear();
+  sealed_secret_.clear();
   ResetTransaction();
   state_ = State::kConnected;
   phase_ = Phase::kTlsHandshake;
@@ -839,36 +845,59 @@ void Session::CheckCredentials(std::string user, std::string password) {
   phase_ = Phase::kWait;
   Pause();
   std::string shown = Sanitize(user, 100);
+  // Graph passthrough: a tenant<d>client user name is deliver-graph's to judge (it gets a token
+  // with the password as client secret); any other name is a local user.
+  GraphAuthClient* graph = server_->graph_auth();
+  if (graph && auth::ParsePassthroughUser(user, server_->config().graph.username_delimiter).ok()) {
+    graph_check_ = graph->Check(user, std::move(password), client_, [this, shown](GraphAuthClient::Answer a) {
+      graph_check_ = 0;
+      if (closed_) return;
+      AuthOutcome outcome = a.outcome == GraphAuthClient::Outcome::kAccepted  ? AuthOutcome::kOk
+                            : a.outcome == GraphAuthClient::Outcome::kRefused ? AuthOutcome::kBadCredentials
+                                                                              : AuthOutcome::kTempFail;
+      if (outcome == AuthOutcome::kOk) sealed_secret_ = std::move(a.sealed_secret);
+      OnAuthOutcome(outcome, shown, "passthrough: " + a.text);
+    });
+    return;
+  }
   server_->auth().Verify(std::move(user), std::move(password), [this, shown](AuthOutcome outcome) {
     if (closed_) return;
-    switch (outcome) {
-      case AuthOutcome::kOk:
-        auth_user_ = shown;
-        server_->auth().RecordSuccess(client_key_);
-        log::Info().Kv("client", client_).Kv("sasl_username", shown).Text("authenticated");
-        phase_ = Phase::kCommand;
-        Reply(235, "2.7.0", "Authentication successful");
-        Resume();
-        return;
-      case AuthOutcome::kTempFail:
-        phase_ = Phase::kCommand;
-        Reply(454, "4.7.0", "Temporary authentication failure");
-        Resume();
-        return;
-      case AuthOutcome::kBadCredentials: {
-        ++auth_failures_;
-        log::Warning().Kv("client", client_).Kv("sasl_username", shown).Text("SASL authentication failed");
-        int64_t delay = server_->auth().FailureDelayMs(client_key_);
-        server_->auth().RecordFailure(client_key_);
-        phase_ = Phase::kAuthDelay;
-        // Answered later: guessing passwords gets slower per address.
-        timeval tv{static_cast<time_t>(delay / 1000), static_cast<suseconds_t>((delay % 1000) * 1000)};
-        if (delay < 100) tv = {0, 100000};
-        evtimer_add(timer_, &tv);
-        return;
-      }
-    }
+    OnAuthOutcome(outcome, shown, "");
   });
+}
+
+void Session::OnAuthOutcome(AuthOutcome outcome, const std::string& shown, const std::string& reason) {
+  switch (outcome) {
+    case AuthOutcome::kOk:
+      auth_user_ = shown;
+      server_->auth().RecordSuccess(client_key_);
+      log::Info().Kv("client", client_).Kv("sasl_username", shown).Text("authenticated");
+      phase_ = Phase::kCommand;
+      Reply(235, "2.7.0", "Authentication successful");
+      Resume();
+      return;
+    case AuthOutcome::kTempFail:
+      if (!reason.empty()) {
+        log::Warning().Kv("client", client_).Kv("sasl_username", shown).Text("SASL temporary failure: " + reason);
+      }
+      phase_ = Phase::kCommand;
+      Reply(454, "4.7.0", "Temporary authentication failure");
+      Resume();
+      return;
+    case AuthOutcome::kBadCredentials: {
+      ++auth_failures_;
+      log::Warning().Kv("client", client_).Kv("sasl_username", shown)
+          .Text("SASL authentication failed" + (reason.empty() ? std::string() : ": " + reason));
+      int64_t delay = server_->auth().FailureDelayMs(client_key_);
+      server_->auth().RecordFailure(client_key_);
+      phase_ = Phase::kAuthDelay;
+      // Answered later: guessing passwords gets slower per address.
+      timeval tv{static_cast<time_t>(delay / 1000), static_cast<suseconds_t>((delay % 1000) * 1000)};
+      if (delay < 100) tv = {0, 100000};
+      evtimer_add(timer_, &tv);
+      return;
+    }
+  }
 }
 
 }  // namespace mailrelay::smtpd

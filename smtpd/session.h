@@ -21,6 +21,7 @@
 #include "common/smtp/line_reader.h"
 #include "common/smtp/reply.h"
 #include "common/smtp/sasl.h"
+#include "smtpd/authenticator.h"
 #include "smtpd/message_writer.h"
 
 namespace mailrelay::smtpd {
@@ -67,6 +68,7 @@ class Session {
   void OnAuth(const std::string& arg);
   void AuthStep(std::string_view line);
   void CheckCredentials(std::string user, std::string password);
+  void OnAuthOutcome(AuthOutcome outcome, const std::string& shown, const std::string& reason);
   void FinishData();
   void OnCommitted(int code, const std::string& enhanced, const std::string& text, const std::string& queue_id);
   void StartTls();
@@ -115,6 +117,8 @@ class Session {
   bool esmtp_ = false;
   bool network_trusted_ = false;
   std::string auth_user_;
+  std::string sealed_secret_;  // passthrough AUTH: the client secret sealed to deliver-graph
+  uint32_t graph_check_ = 0;   // passthrough AUTH check in flight
   AuthMech auth_mech_ = AuthMech::kNone;
   std::optional<smtp::LoginExchange> login_;
   int auth_failures_ = 0;

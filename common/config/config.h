@@ -161,6 +161,7 @@ struct GraphConfig : BackendCommon {
   bool save_to_sent_items = true;
   std::string endpoint = "https://graph.microsoft.com";
   std::string authority = "https://login.microsoftonline.com";
+  std::string key_dir;  // passthrough key pair; "" = spool_dir/graph-keys
 };
 
 struct SesConfig : BackendCommon {

@@ -406,6 +406,14 @@ std::vector<KeySpec> Build() {
        SET(SetUrl(&c.graph.endpoint, v))},
       {"graph", "authority", "https://login.microsoftonline.com", "Entra authority", Kind::kString,
        SET(SetUrl(&c.graph.authority, v))},
+      {"graph", "key_dir", "", "passthrough key pair directory (default: spool_dir/graph-keys)",
+       Kind::kString,
+       [](Config& c, const std::string& v) -> Status {
+         std::string d(util::Trim(v));
+         if (!d.empty() && d[0] != '/') return InvalidArgument("expected an absolute directory path");
+         c.graph.key_dir = d;
+         return Ok();
+       }},
 
       // [ses]
       {"ses", "region", "us-east-1", "AWS region", Kind::kString,
