@@ -74,8 +74,14 @@ test-unit: deps-test
 bench: build deps-bench
 	bench/run.sh $(BUILD_DIR)
 
+# Installs under /usr (DESTDIR=... to stage elsewhere); system users, the spool and the
+# secrets directory come from the package's postinst, or packaging/create-users.sh.
 install: build
-	cmake --install $(BUILD_DIR) $(if $(DESTDIR),--prefix $(DESTDIR)/usr,)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR) --prefix /usr
+
+# The Debian package, from the release build: build/mailrelay_VERSION_ARCH.deb.
+package: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 clean:
 	rm -rf $(BUILD_DIR) $(TEST_DIR) $(FUZZ_DIR) run

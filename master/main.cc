@@ -9,6 +9,7 @@
 
 #include "common/config/config.h"
 #include "common/log/log.h"
+#include "common/proc/child.h"
 #include "common/proc/privileges.h"
 #include "master/options.h"
 #include "master/supervisor.h"
@@ -60,8 +61,12 @@ int main(int argc, char** argv) {
   util::Status files = loaded.ok() ? config::CheckFiles(*loaded) : util::Status::Ok();
   if (!loaded.ok() || !files.ok()) {
     std::cerr << (loaded.ok() ? files.message() : loaded.status().message()) << "\n";
-    if (options.check) std::cerr << "mailrelayd: " << options.config_path << " is not valid\n";
-    return 1;
+    if (options.check) {
+      std::cerr << "mailrelayd: " << options.config_path << " is not valid\n";
+      return 1;
+    }
+    // EX_CONFIG: the unit's RestartPreventExitStatus, since restarting cannot fix the file.
+    return proc::kExitDoNotRestart;
   }
   config::Config cfg = std::move(loaded).value();
   if (options.check) {

@@ -55,19 +55,28 @@ util::Status Supervisor::PrepareDirectories() {
     MR_ASSIGN_OR_RETURN(proc::Account sm, proc::LookupUser(proc::kSmtpdUser));
     MR_ASSIGN_OR_RETURN(proc::Account d, proc::LookupUser(proc::kDeliverUser));
     (void)sm;
+    auto used = cfg_.UsedBackends();
+    bool file_backend = std::find(used.begin(), used.end(), config::Backend::kFile) != used.end();
+    if (file_backend) MR_RETURN_IF_ERROR(util::MakeDirs(cfg_.file.dir, 0750));
+    // The file backend's default outbox lives inside the spool, which belongs to qmgr's
+    // user: then the delivery user must be able to pass through the spool directory
+    // (0751, no listing). The spool's files are 0600 either way (qmgr's umask, and below),
+    // so passing through reaches nothing else.
+    bool outbox_inside = file_backend && util::IsInside(cfg_.file.dir, s.spool_dir);
     if (chown(s.spool_dir.c_str(), q.uid, q.gid) != 0) return util::ErrnoStatus("chown " + s.spool_dir, errno);
-    chmod(s.spool_dir.c_str(), 0750);
+    if (chmod(s.spool_dir.c_str(), outbox_inside ? 0751 : 0750) != 0) {
+      return util::ErrnoStatus("chmod " + s.spool_dir, errno);
+    }
     // The spool's files too: a spool first used without privilege separation stays usable.
     for (const char* f : {"/queue.db", "/queue.db-wal", "/queue.db-shm", "/qmgr.lock"}) {
       std::string path = s.spool_dir + f;
-      if (util::FileExists(path) && chown(path.c_str(), q.uid, q.gid) != 0) {
-        return util::ErrnoStatus("chown " + path, errno);
+      if (!util::FileExists(path)) continue;
+      if (chown(path.c_str(), q.uid, q.gid) != 0 || chmod(path.c_str(), 0600) != 0) {
+        return util::ErrnoStatus("chown/chmod " + path, errno);
       }
     }
-    auto used = cfg_.UsedBackends();
-    if (std::find(used.begin(), used.end(), config::Backend::kFile) != used.end()) {
-      MR_RETURN_IF_ERROR(util::MakeDirs(cfg_.file.dir, 0750));
-      if (chown(cfg_.file.dir.c_str(), d.uid, d.gid) != 0) return util::ErrnoStatus("chown " + cfg_.file.dir, errno);
+    if (file_backend && chown(cfg_.file.dir.c_str(), d.uid, d.gid) != 0) {
+      return util::ErrnoStatus("chown " + cfg_.file.dir, errno);
     }
   } else {
     auto used = cfg_.UsedBackends();
@@ -322,6 +331,22 @@ void Supervisor::OnReady(Process* p) {
     FlushReports();
   }
   SendProcessTable();
+  NotifyReadyOnce();
+}
+
+// systemd's `start` returns when mailrelayd says READY=1: only once qmgr, every agent and
+// smtpd are up, so a script that sends mail right after `systemctl start` is not refused.
+void Supervisor::NotifyReadyOnce() {
+  if (told_systemd_ready_ || shutting_down_ || !systemd_.enabled()) return;
+  std::vector<std::string> names = AgentNames(cfg_);
+  names.push_back("qmgr");
+  names.push_back("smtpd");
+  for (const auto& name : names) {
+    Process* p = Current(name);
+    if (!p || !p->ready) return;
+  }
+  told_systemd_ready_ = true;
+  systemd_.Notify("READY=1\nMAINPID=" + std::to_string(getpid()) + "\nSTATUS=accepting mail");
 }
 
 void Supervisor::Signal(Process* p, int sig) {
@@ -366,7 +391,8 @@ void Supervisor::OnExited(std::unique_ptr<Process> p, int status) {
   }
   bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (WIFEXITED(status) && WEXITSTATUS(status) == proc::kExitDoNotRestart) {
-    Fatal(p->name + " cannot run (" + how + "; its last log line says why); restarting it would not help");
+    Fatal(p->name + " cannot run (" + how + "; its last log line says why); restarting it would not help",
+          proc::kExitDoNotRestart);
     return;
   }
   Slot& slot = slots_[p->name];
@@ -464,8 +490,14 @@ void Supervisor::SendProcessTable() {
   (void)q->channel->Send(m);
 }
 
-void Supervisor::Reload(std::function<void(bool, const std::string&)> done) {
-  if (shutting_down_) return done(false, "shutting down");
+void Supervisor::Reload(std::function<void(bool, const std::string&)> reply) {
+  if (shutting_down_) return reply(false, "shutting down");
+  // `systemctl reload` waits between RELOADING=1 and READY=1, and shows the outcome.
+  systemd_.Notify("RELOADING=1");
+  auto done = [this, reply](bool ok, const std::string& text) {
+    systemd_.Notify(std::string("READY=1\nSTATUS=") + (ok ? "accepting mail; reloaded" : "reload refused: " + text));
+    reply(ok, text);
+  };
   config::LoadOptions lo;
   lo.overrides = options_.overrides;
   auto loaded = config::Load(options_.config_path, lo);
@@ -525,9 +557,9 @@ void Supervisor::Reload(std::function<void(bool, const std::string&)> done) {
   done(true, text);
 }
 
-void Supervisor::Fatal(const std::string& why) {
+void Supervisor::Fatal(const std::string& why, int code) {
   log::Fatal().Text(why);
-  BeginShutdown(why, 1);
+  BeginShutdown(why, code);
 }
 
 void Supervisor::BeginShutdown(const std::string& why, int code) {
@@ -535,6 +567,7 @@ void Supervisor::BeginShutdown(const std::string& why, int code) {
   shutting_down_ = true;
   exit_code_ = code;
   log::Info().Text("stopping: " + why);
+  systemd_.Notify("STOPPING=1\nSTATUS=stopping: " + why);
   shutdown_deadline_ = NowS() + cfg_.server.shutdown_timeout + 5;
   for (auto& [name, slot] : slots_) {
     if (slot.restart_ev) event_del(slot.restart_ev);

@@ -16,6 +16,7 @@
 
 #include "common/config/config.h"
 #include "common/net/listener.h"
+#include "common/proc/systemd_notify.h"
 #include "master/options.h"
 #include "master/process.h"
 
@@ -53,6 +54,7 @@ class Supervisor {
   util::Status StartProcess(const std::string& name, Role role);
   void OnChannelMessage(Process* p, ipc::Message& m);
   void OnReady(Process* p);
+  void NotifyReadyOnce();
 
  public:
   void OnLogReadable(Process* p);
@@ -67,7 +69,9 @@ class Supervisor {
   void Reload(std::function<void(bool, const std::string&)> done);
   void BeginShutdown(const std::string& why, int code);
   void ShutdownStep();
-  void Fatal(const std::string& why);
+  // Stops everything; exit code 1, or proc::kExitDoNotRestart (78) when a restart by systemd
+  // cannot help (the unit's RestartPreventExitStatus).
+  void Fatal(const std::string& why, int code = 1);
   Process* Current(const std::string& name);
   Process* Qmgr();
   void Signal(Process* p, int sig);
@@ -85,6 +89,8 @@ class Supervisor {
   event* shutdown_timer_ = nullptr;
   uint64_t generation_ = 1;
   bool started_workers_ = false;
+  proc::SystemdNotifier systemd_ = proc::SystemdNotifier::FromEnvironment();
+  bool told_systemd_ready_ = false;
   bool shutting_down_ = false;
   int exit_code_ = 0;
   int64_t shutdown_deadline_ = 0;

@@ -3,6 +3,7 @@
 // bounces, and answers relayctl. See docs/architecture.md.
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thread>
@@ -55,6 +56,9 @@ int main() {
   if (!sockets.ok()) return Fatal(sockets.status().message());
   util::Status st = child->DropPrivileges();
   if (!st.ok()) return Fatal(st.message(), proc::kExitDoNotRestart);
+  // queue.db, its -wal and -shm hold every message: readable by qmgr's user only, whatever
+  // umask the operator's service manager handed down.
+  umask(0077);
   if (!LockSpool(cfg.server.spool_dir)) {
     return Fatal("another qmgr holds " + cfg.server.spool_dir + "/qmgr.lock");
   }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -602,20 +603,31 @@ Status CheckFiles(const Config& c) {
 }
 
 std::string Describe() {
-  std::string out;
-  std::string section;
+  // Keys shared by every backend are registered after the backend-specific ones; gather
+  // each section's keys in one place, in the order of etc/mailrelay.ini, [route] after
+  // [queue].
+  std::vector<std::string> order;
   for (const auto& spec : AllKeys()) {
-    if (section != spec.section) {
-      section = spec.section;
-      out += "\n[" + section + "]\n";
-    }
-    out += std::string(spec.key) + " = " + spec.default_value + "    ; " + spec.help + "\n";
+    if (std::find(order.begin(), order.end(), spec.section) == order.end()) order.push_back(spec.section);
   }
-  out += "\n[route]\ndefault = BACKEND    ; smtp | azure | graph | ses | file\n"
-         "DOMAIN = BACKEND     ; per recipient domain (.example.com: subdomains too)\n"
-         "sender:ADDRESS = BACKEND   ; per envelope sender (user@domain or @domain); sender rules win\n"
-         "fallback = BACKEND   ; after fallback_after deferrals on the primary\n"
-         "fallback_after = N   ; default: [queue] max_attempts, or 3 when that is 0\n";
+  auto queue = std::find(order.begin(), order.end(), "queue");
+  order.insert(queue == order.end() ? order.end() : queue + 1, "route");
+  std::string out;
+  for (const auto& section : order) {
+    out += "\n[" + section + "]\n";
+    if (section == "route") {
+      out += "default = BACKEND    ; smtp | azure | graph | ses | file\n"
+             "DOMAIN = BACKEND    ; per recipient domain (.example.com: subdomains too)\n"
+             "sender:ADDRESS = BACKEND    ; per envelope sender (user@domain or @domain); sender rules win\n"
+             "fallback = BACKEND    ; after fallback_after deferrals on the primary\n"
+             "fallback_after = N    ; default: [queue] max_attempts, or 3 when that is 0\n";
+      continue;
+    }
+    for (const auto& spec : AllKeys()) {
+      if (spec.section != section) continue;
+      out += std::string(spec.key) + " = " + spec.default_value + "    ; " + spec.help + "\n";
+    }
+  }
   return out;
 }
 

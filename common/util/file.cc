@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 
 namespace mailrelay::util {
 
@@ -141,6 +143,16 @@ Status MakeDirs(const std::string& path, mode_t mode) {
 bool FileExists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
+}
+
+bool IsInside(const std::string& path, const std::string& dir) {
+  char p[PATH_MAX];
+  char d[PATH_MAX];
+  if (!::realpath(path.c_str(), p) || !::realpath(dir.c_str(), d)) return false;
+  std::string_view inner(p), outer(d);
+  if (inner == outer) return true;
+  if (outer == "/") return true;
+  return inner.size() > outer.size() && inner.substr(0, outer.size()) == outer && inner[outer.size()] == '/';
 }
 
 }  // namespace mailrelay::util

@@ -27,4 +27,8 @@ Status MakeDirs(const std::string& path, mode_t mode);
 
 bool FileExists(const std::string& path);
 
+// Whether existing `path` is `dir` itself or lies somewhere below it, after resolving
+// symlinks, "." and "..". False when either does not exist.
+bool IsInside(const std::string& path, const std::string& dir);
+
 }  // namespace mailrelay::util

@@ -2,10 +2,15 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
+
+#include "common/config/keys.h"
+#include "common/util/strings.h"
 
 namespace mailrelay::config {
 namespace {
@@ -372,6 +377,30 @@ TEST(Config, CheckFilesRefusesLooseSecretsAndMissingFiles) {
   std::ofstream(dir + "/missing.pem") << "x";
   EXPECT_TRUE(CheckFiles(*c).ok());
   std::system(("rm -rf " + dir).c_str());
+}
+
+
+// --help-config (and the mailrelay.ini(5) man page generated from it) lists each section
+// once, with every key of that section under it exactly once.
+TEST(Describe, EachSectionOnceWithAllItsKeys) {
+  std::string text = Describe();
+  std::map<std::string, std::vector<std::string>> listed;
+  std::string section;
+  for (const auto& line : util::Split(text, '\n', false)) {
+    if (line.empty()) continue;
+    if (line.front() == '[') {
+      section = line.substr(1, line.size() - 2);
+      EXPECT_EQ(listed.count(section), 0u) << "section [" << section << "] listed twice";
+      listed[section];
+      continue;
+    }
+    listed[section].push_back(line.substr(0, line.find(" = ")));
+  }
+  for (const auto& spec : internal::AllKeys()) {
+    const auto& keys = listed[spec.section];
+    EXPECT_EQ(std::count(keys.begin(), keys.end(), spec.key), 1) << "[" << spec.section << "] " << spec.key;
+  }
+  EXPECT_EQ(listed["route"].front(), "default");
 }
 
 }  // namespace

@@ -131,6 +131,19 @@ TEST_F(FileTest, MakeDirsCreatesNested) {
   EXPECT_FALSE(MakeDirs(dir_ + "/f", 0750).ok());
 }
 
+TEST_F(FileTest, IsInsideResolvesDotsAndSymlinks) {
+  ASSERT_TRUE(MakeDirs(dir_ + "/spool/outbox", 0750).ok());
+  ASSERT_TRUE(MakeDirs(dir_ + "/spoolish", 0750).ok());
+  EXPECT_TRUE(IsInside(dir_ + "/spool/outbox", dir_ + "/spool"));
+  EXPECT_TRUE(IsInside(dir_ + "/spool", dir_ + "/spool"));
+  EXPECT_TRUE(IsInside(dir_ + "/spoolish/../spool/outbox", dir_ + "/spool/"));
+  EXPECT_FALSE(IsInside(dir_ + "/spoolish", dir_ + "/spool"));  // a prefix of the name is not inside
+  EXPECT_FALSE(IsInside(dir_ + "/spool", dir_ + "/spool/outbox"));
+  EXPECT_FALSE(IsInside(dir_ + "/missing", dir_));
+  ASSERT_EQ(symlink((dir_ + "/spool/outbox").c_str(), (dir_ + "/link").c_str()), 0);
+  EXPECT_TRUE(IsInside(dir_ + "/link", dir_ + "/spool"));
+}
+
 TEST(Clock, Formats) {
   EXPECT_EQ(HttpDate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
   EXPECT_EQ(IsoUtc(1500000), "1970-01-01T00:00:01.500Z");

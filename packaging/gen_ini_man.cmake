@@ -1,0 +1,47 @@
+# Builds mailrelay.ini(5) from the hand-written page and the key table mailrelayd prints
+# with --help-config, so the man page can never disagree with the binary.
+#   cmake -DMAILRELAYD=path -DIN=mailrelay.ini.5.in -DOUT=mailrelay.ini.5 -DVERSION=x.y.z -P gen_ini_man.cmake
+cmake_minimum_required(VERSION 3.25)  # NEW policies: "@VERSION@" below is literal text
+set(ENV{ASAN_OPTIONS} "detect_leaks=0")  # a sanitizer build (make test) packages too
+execute_process(COMMAND ${MAILRELAYD} --help-config OUTPUT_VARIABLE help RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${MAILRELAYD} --help-config failed (${rc})")
+endif()
+# roff: a backslash starts an escape, and a line starting with . or ' is a request.
+string(REPLACE "\\" "\\e" help "${help}")
+string(REPLACE "-" "\\-" help "${help}")
+# CMake lists are ;-separated: the comments' ; become a placeholder while splitting lines.
+string(REPLACE ";" "@SEMI@" help "${help}")
+string(REPLACE "\n" ";" lines "${help}")
+set(keys "")
+foreach(line IN LISTS lines)
+  if(line STREQUAL "")
+    continue()
+  elseif(line MATCHES "^\\[(.*)\\]$")
+    string(APPEND keys ".SS [${CMAKE_MATCH_1}]\n")
+  else()
+    # "key = default    ; help": split at the first " = " and the first comment mark.
+    string(FIND "${line}" " = " eq)
+    string(FIND "${line}" "@SEMI@" semi)
+    if(eq LESS 1 OR semi LESS eq)
+      message(FATAL_ERROR "unexpected --help-config line: ${line}")
+    endif()
+    string(SUBSTRING "${line}" 0 ${eq} key)
+    math(EXPR from "${eq} + 3")
+    math(EXPR len "${semi} - ${from}")
+    string(SUBSTRING "${line}" ${from} ${len} default)
+    string(STRIP "${default}" default)
+    math(EXPR from "${semi} + 6")
+    string(SUBSTRING "${line}" ${from} -1 help_text)
+    string(STRIP "${help_text}" help_text)
+    if(default STREQUAL "")
+      set(default "(empty)")
+    endif()
+    string(APPEND keys ".TP\n\\fB${key}\\fR = \\fI${default}\\fR\n\\&${help_text}\n")
+  endif()
+endforeach()
+string(REPLACE "@SEMI@" ";" keys "${keys}")
+file(READ ${IN} page)
+string(REPLACE "@KEYS@\n" "${keys}" page "${page}")
+string(REPLACE "@VERSION@" "${VERSION}" page "${page}")
+file(WRITE ${OUT} "${page}")
