@@ -39,7 +39,8 @@ std::string BuildDsn(const DsnInput& in, const std::string& message_id) {
   std::string boundary = "=_mailrelay_" + util::HexEncode(util::RandomBytes(12));
   std::string out;
   out += "From: MAILER-DAEMON@" + in.hostname + " (Mail Delivery System)\r\n";
-  out += "To: " + (in.original_sender.empty() ? std::string("postmaster") : Ascii(in.original_sender)) + "\r\n";
+  std::string to = in.postmaster_copy || in.original_sender.empty() ? in.postmaster : in.original_sender;
+  out += "To: " + (to.empty() ? std::string("postmaster") : "<" + Ascii(to) + ">") + "\r\n";
   if (in.postmaster_copy) {
     out += "Subject: Postmaster notice: undeliverable bounce\r\n";
   } else if (failed) {
@@ -85,11 +86,15 @@ std::string BuildDsn(const DsnInput& in, const std::string& message_id) {
     out += "Last-Attempt-Date: " + util::Rfc5322Date(in.now) + "\r\n";
   }
   out += "\r\n--" + boundary + "\r\n";
-  out += "Content-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n";
-  out += in.original_headers;
-  if (!in.original_headers.empty() && in.original_headers.substr(in.original_headers.size() - 2) != "\r\n") {
-    out += "\r\n";
+  const bool whole = in.postmaster_copy && !in.original_message.empty();
+  if (whole) {
+    out += "Content-Description: Undelivered Bounce\r\nContent-Type: message/rfc822\r\n\r\n";
+  } else {
+    out += "Content-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n";
   }
+  const std::string& returned = whole ? in.original_message : in.original_headers;
+  out += returned;
+  if (!returned.empty() && returned.substr(returned.size() - 2) != "\r\n") out += "\r\n";
   out += "\r\n--" + boundary + "--\r\n";
   return out;
 }

@@ -21,10 +21,14 @@ struct DsnRecipient {
 struct DsnInput {
   std::string hostname;         // Reporting-MTA and From domain
   std::string queue_id;         // of the original message
-  std::string original_sender;  // To: of the DSN
+  std::string original_sender;  // the sender of the message reported on; To: of a DSN
+  std::string postmaster;       // To: of a postmaster notice
   int64_t arrival = 0;
   int64_t now = 0;
   std::string original_headers;  // header section of the original, CRLF
+  // A postmaster notice returns the failed bounce whole (message/rfc822): the bounce is
+  // small, and only its body says which message and sender it was about.
+  std::string original_message;
   std::vector<DsnRecipient> recipients;
   bool postmaster_copy = false;  // the notice to postmaster about a failed bounce
 };

@@ -334,7 +334,8 @@ void Queue::SendDsn(Entry& e, const std::vector<const Recipient*>& bounced, cons
   for (const Recipient* r : bounced) Persist(e, *r);
   if (delayed && (m.sender.empty() || m.kind != MessageKind::kNormal)) return;  // only people get "still trying"
   if (m.kind == MessageKind::kPostmasterNotice) {
-    log::Warning().Id(m.queue_id).Text("postmaster notice about a failed bounce could not be delivered; dropped");
+    log::Warning().Id(m.queue_id).Kv("to", "<" + (m.recipients.empty() ? std::string() : m.recipients[0].address) + ">")
+        .Text("postmaster notice about a failed bounce could not be delivered; dropped");
     return;
   }
   std::string to;
@@ -359,6 +360,9 @@ void Queue::SendDsn(Entry& e, const std::vector<const Recipient*>& bounced, cons
   in.now = clock_.NowSeconds();
   in.original_headers = body.ok() ? HeaderSection(*body) : "";
   in.postmaster_copy = kind == MessageKind::kPostmasterNotice;
+  in.postmaster = cfg_.server.postmaster;
+  constexpr size_t kMaxReturnedBounce = 256 * 1024;  // a DSN carries headers only; this is generous
+  if (in.postmaster_copy && body.ok() && body->size() <= kMaxReturnedBounce) in.original_message = *body;
   for (const Recipient* r : bounced) {
     DsnRecipient d;
     d.address = r->address;
@@ -383,7 +387,9 @@ void Queue::SendDsn(Entry& e, const std::vector<const Recipient*>& bounced, cons
   rcpt.address = to;
   dsn.recipients.push_back(rcpt);
   std::string original = m.queue_id;
-  std::string what = delayed ? "sender delay notification" : "sender non-delivery notification";
+  std::string what = kind == MessageKind::kPostmasterNotice ? "postmaster notice of an undeliverable bounce"
+                     : delayed                              ? "sender delay notification"
+                                                            : "sender non-delivery notification";
   util::Status st = InjectInternal(std::move(dsn), BuildDsn(in, message_id), [original, to, what](bool ok, const std::string& id) {
     if (ok) {
       log::Info().Id(original).Kv("dsn", id).Kv("to", "<" + to + ">").Text(what);

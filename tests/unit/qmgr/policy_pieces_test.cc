@@ -111,6 +111,25 @@ TEST(Dsn, HasTheRfc3464Structure) {
   // An upstream's reply text cannot inject a header line into the report.
   EXPECT_EQ(d.find("\r\nInjected: x"), std::string::npos);
   EXPECT_EQ(HeaderSection("A: 1\r\nB: 2\r\n\r\nbody"), "A: 1\r\nB: 2\r\n");
+  EXPECT_NE(d.find("To: <s@example.org>\r\n"), std::string::npos);
+}
+
+TEST(Dsn, APostmasterNoticeCarriesTheFailedBounceWhole) {
+  DsnInput in;
+  in.hostname = "relay.example";
+  in.queue_id = "DEF";
+  in.postmaster = "postmaster@relay.example";
+  in.postmaster_copy = true;
+  in.original_headers = "Subject: Undelivered Mail Returned to Sender\r\n";
+  in.original_message = in.original_headers + "\r\nQueue id: ABC (about the lost message)\r\n";
+  in.recipients.push_back({"s@example.org", "failed", "5.1.1", "550 5.1.1 gone", "smtp", ""});
+  std::string d = BuildDsn(in, "<id2@relay.example>");
+  EXPECT_NE(d.find("To: <postmaster@relay.example>\r\n"), std::string::npos);
+  EXPECT_NE(d.find("Subject: Postmaster notice: undeliverable bounce\r\n"), std::string::npos);
+  EXPECT_NE(d.find("Content-Type: message/rfc822\r\n\r\nSubject: Undelivered Mail Returned to Sender\r\n\r\n"
+                   "Queue id: ABC (about the lost message)\r\n"),
+            std::string::npos);
+  EXPECT_EQ(d.find("text/rfc822-headers"), std::string::npos);
 }
 
 }  // namespace
