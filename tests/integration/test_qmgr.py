@@ -3,6 +3,7 @@ refusing a damaged spool, and the metrics endpoint. Real processes, real SQLite 
 import concurrent.futures
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -313,6 +314,45 @@ class SpoolFiles(unittest.TestCase):
         finally:
             r.cleanup()
 
+
+    def test_an_online_sqlite3_backup_restores_the_queue(self):
+        # docs/operations.md, "Backup and restore", as an operator would do it.
+        r = Relay()
+        try:
+            r.start()
+            break_outbox(r)  # deliveries defer, so the messages stay queued
+            for i in range(3):
+                r.send(subject="kept %d" % i)
+            wait_for(lambda: [m["state"] for m in queued(r)] == ["deferred"] * 3, what="three deferred")
+            backups = os.path.join(r.dir, "backups")
+            os.mkdir(backups)
+            as_owner = []
+            if IS_ROOT and pwd.getpwuid(os.stat(r.spool).st_uid).pw_name == "mailrelay":
+                shutil.chown(backups, "mailrelay", "mailrelay")
+                as_owner = ["runuser", "-u", "mailrelay", "--"]
+            copy = os.path.join(backups, "queue.db")
+            out = subprocess.run(as_owner + ["sqlite3", os.path.join(r.spool, "queue.db"), ".backup " + copy],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            r.send(subject="after the backup")
+            wait_for(lambda: len(queued(r)) == 4, what="a fourth message")
+            self.assertEqual(r.stop(), 0)
+            # Restore: the copy in place, no journal files beside it.
+            for name in ("queue.db", "queue.db-wal", "queue.db-shm"):
+                if os.path.exists(os.path.join(r.spool, name)):
+                    os.unlink(os.path.join(r.spool, name))
+            shutil.copy2(copy, os.path.join(r.spool, "queue.db"))
+            if as_owner:
+                shutil.chown(os.path.join(r.spool, "queue.db"), "mailrelay", "mailrelay")
+            restore_outbox(r)
+            r.start()
+            r.relayctl("flush")
+            files = r.wait_outbox(3, timeout=30)
+            subjects = sorted(re.search(rb"Subject: ([^\r]*)", r.read(p)).group(1).decode() for p in files)
+            self.assertEqual(subjects, ["kept 0", "kept 1", "kept 2"])
+            wait_for(lambda: queue_empty(r), what="an empty queue")
+        finally:
+            r.cleanup()
 
 class Metrics(unittest.TestCase):
     def test_metrics_and_healthz(self):
