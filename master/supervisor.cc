@@ -45,6 +45,29 @@ Supervisor::~Supervisor() {
   for (auto& l : listeners_) close(l.bound.fd);
 }
 
+namespace {
+
+// Makes `path` belong to `owner` with `mode`, with no more than the unit's capabilities:
+// CAP_CHOWN but not CAP_FOWNER, so root may not chmod what another user owns (the spool
+// the package created for mailrelay). Takes it back first when its mode must change.
+util::Status GiveTo(const std::string& path, const proc::Account& owner, mode_t mode) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return util::ErrnoStatus("stat " + path, errno);
+  if ((st.st_mode & 07777) != mode) {
+    if (st.st_uid != 0 && chown(path.c_str(), 0, static_cast<gid_t>(-1)) != 0) {
+      return util::ErrnoStatus("chown " + path, errno);
+    }
+    if (chmod(path.c_str(), mode) != 0) return util::ErrnoStatus("chmod " + path, errno);
+  }
+  if ((st.st_uid != owner.uid || st.st_gid != owner.gid || (st.st_mode & 07777) != mode) &&
+      chown(path.c_str(), owner.uid, owner.gid) != 0) {
+    return util::ErrnoStatus("chown " + path, errno);
+  }
+  return util::Status::Ok();
+}
+
+}  // namespace
+
 util::Status Supervisor::PrepareDirectories() {
   const auto& s = cfg_.server;
   MR_RETURN_IF_ERROR(util::MakeDirs(s.run_dir, 0755));
@@ -63,17 +86,12 @@ util::Status Supervisor::PrepareDirectories() {
     // (0751, no listing). The spool's files are 0600 either way (qmgr's umask, and below),
     // so passing through reaches nothing else.
     bool outbox_inside = file_backend && util::IsInside(cfg_.file.dir, s.spool_dir);
-    if (chown(s.spool_dir.c_str(), q.uid, q.gid) != 0) return util::ErrnoStatus("chown " + s.spool_dir, errno);
-    if (chmod(s.spool_dir.c_str(), outbox_inside ? 0751 : 0750) != 0) {
-      return util::ErrnoStatus("chmod " + s.spool_dir, errno);
-    }
+    MR_RETURN_IF_ERROR(GiveTo(s.spool_dir, q, outbox_inside ? 0751 : 0750));
     // The spool's files too: a spool first used without privilege separation stays usable.
     for (const char* f : {"/queue.db", "/queue.db-wal", "/queue.db-shm", "/qmgr.lock"}) {
       std::string path = s.spool_dir + f;
       if (!util::FileExists(path)) continue;
-      if (chown(path.c_str(), q.uid, q.gid) != 0 || chmod(path.c_str(), 0600) != 0) {
-        return util::ErrnoStatus("chown/chmod " + path, errno);
-      }
+      MR_RETURN_IF_ERROR(GiveTo(path, q, 0600));
     }
     if (file_backend && chown(cfg_.file.dir.c_str(), d.uid, d.gid) != 0) {
       return util::ErrnoStatus("chown " + cfg_.file.dir, errno);

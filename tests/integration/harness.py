@@ -118,13 +118,14 @@ class Relay:
                 f.write("\n")
 
     # --- lifecycle -----------------------------------------------------------------
-    def start(self, wait=True, extra_args=(), env=None):
+    def start(self, wait=True, extra_args=(), env=None, wrapper=()):
+        """wrapper: a command mailrelayd runs under (setpriv ..., strace ...)."""
         if getattr(self, "logf", None):
             self.logf.close()
         self.logf = open(self.log_path, "ab")
         e = dict(os.environ)
         e.update(env or {})
-        self.proc = subprocess.Popen([os.path.join(BIN, "mailrelayd"), "-c", self.config_path, "-f", *extra_args],
+        self.proc = subprocess.Popen([*wrapper, os.path.join(BIN, "mailrelayd"), "-c", self.config_path, "-f", *extra_args],
                                      stdout=self.logf, stderr=subprocess.STDOUT, env=e)
         if wait:
             self.wait_ready()
