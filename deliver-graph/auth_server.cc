@@ -1,6 +1,5 @@
 #include "deliver-graph/auth_server.h"
 
-#include <sodium.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,15 +11,6 @@
 #include "deliver-graph/credentials.h"
 
 namespace mailrelay::graph {
-
-namespace {
-
-void Wipe(std::string* s) {
-  if (!s->empty()) sodium_memzero(s->data(), s->size());
-  s->clear();
-}
-
-}  // namespace
 
 AuthServer::AuthServer(event_base* base, http::TokenCache* tokens, Options options,
                        std::string public_key)
@@ -119,7 +109,7 @@ void AuthServer::Check(Conn& c, const ipc::Message& m) {
   const std::string client = util::Printable(m.Str(ipc::Tag::kClient), 80);
   auto parsed = auth::ParsePassthroughUser(user, options_.delimiter);
   if (!parsed.ok()) {
-    Wipe(&secret);
+    WipeSecret(&secret);
     Answer(conn_id, req, kAuthRefused,
            std::string("user name is not tenant") + options_.delimiter +
                "client: " + parsed.status().message());
@@ -130,7 +120,7 @@ void AuthServer::Check(Conn& c, const ipc::Message& m) {
     return;
   }
   if (c.pending >= options_.max_pending_per_connection) {
-    Wipe(&secret);
+    WipeSecret(&secret);
     Answer(conn_id, req, kAuthTryLater, "too many passthrough AUTH checks in progress");
     return;
   }
@@ -146,7 +136,7 @@ void AuthServer::Check(Conn& c, const ipc::Message& m) {
   tc.connect_timeout = std::chrono::seconds(std::min<int64_t>(options_.timeout, 10));
   auto creds =
       std::make_shared<Credentials>(parsed->tenant_id, parsed->client_id, std::move(secret));
-  Wipe(&secret);
+  WipeSecret(&secret);
   std::shared_ptr<bool> alive = alive_;
   tokens_->Get(
       tc, [this, alive, conn_id, req, creds, client](util::Result<http::AccessToken> token) {

@@ -11,11 +11,6 @@ namespace {
 
 constexpr std::string_view kMagic = "mailrelay-graph-1\n";
 
-void Wipe(std::string* s) {
-  if (!s->empty()) sodium_memzero(s->data(), s->size());
-  s->clear();
-}
-
 // An id as it may appear in the sealed blob: printable ASCII, no separator.
 bool PlainId(std::string_view id) {
   if (id.empty() || id.size() > 256) return false;
@@ -28,7 +23,12 @@ bool PlainId(std::string_view id) {
 
 }  // namespace
 
-Credentials::~Credentials() { Wipe(&client_secret); }
+void WipeSecret(std::string* s) {
+  if (!s->empty()) sodium_memzero(s->data(), s->size());
+  s->clear();
+}
+
+Credentials::~Credentials() { WipeSecret(&client_secret); }
 
 util::Result<std::optional<Credentials>> LoadStaticCredentials(const config::GraphConfig& graph) {
   if (graph.tenant_id.empty() || graph.client_id.empty() || graph.client_secret_file.empty()) {
@@ -42,7 +42,7 @@ util::Result<std::optional<Credentials>> LoadStaticCredentials(const config::Gra
                                  " is empty");
   }
   std::optional<Credentials> out(std::in_place, graph.tenant_id, graph.client_id, std::move(s));
-  Wipe(&s);
+  WipeSecret(&s);
   return out;
 }
 
@@ -76,7 +76,7 @@ util::Result<std::string> SealCredentials(const Credentials& credentials,
                                           std::string_view public_key) {
   std::string plain = EncodeCredentials(credentials);
   auto sealed = auth::Seal(plain, public_key);
-  Wipe(&plain);
+  WipeSecret(&plain);
   return sealed;
 }
 
@@ -85,7 +85,7 @@ util::Result<Credentials> OpenCredentials(std::string_view sealed, const auth::B
   if (!plain.ok()) return plain.status();
   std::string text = std::move(plain).value();
   auto c = DecodeCredentials(text);
-  Wipe(&text);
+  WipeSecret(&text);
   return c;
 }
 

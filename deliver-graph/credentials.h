@@ -15,6 +15,10 @@
 
 namespace mailrelay::graph {
 
+// Overwrites a secret in memory (sodium_memzero, which the compiler may not elide), then
+// empties the string.
+void WipeSecret(std::string* s);
+
 struct Credentials {
   std::string tenant_id;
   std::string client_id;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "common/auth/sodium_ready.h"
 #include "common/util/crypto.h"
 #include "common/util/strings.h"
 
@@ -28,12 +29,6 @@ constexpr std::string_view kArgon2iPrefix = "$argon2i$";
 constexpr char kDummyHash[] =
     "$argon2id$v=19$m=49152,t=3,p=1$iGHWsWvqniytjZGk7hm0uw$"
     "2Jw3+tVyjT9Jd6pXlmovg4qRTPtTtbl6vfkAiRIMWw0";
-
-bool SodiumReady() {
-  // sodium_init() is itself thread-safe and idempotent; the static only saves the call.
-  static const bool ready = sodium_init() >= 0;
-  return ready;
-}
 
 util::Status Unsupported(std::string_view what) {
   return InvalidArgument("unsupported hash: " + std::string(what));

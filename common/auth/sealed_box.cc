@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "common/auth/sodium_ready.h"
 #include "common/util/base64.h"
 #include "common/util/crypto.h"
 #include "common/util/file.h"
@@ -22,11 +23,6 @@ using util::Status;
 static_assert(kBoxKeySize == crypto_box_PUBLICKEYBYTES);
 static_assert(kBoxKeySize == crypto_box_SECRETKEYBYTES);
 static_assert(kSealOverhead == crypto_box_SEALBYTES);
-
-bool SodiumReady() {
-  static const bool ready = sodium_init() >= 0;
-  return ready;
-}
 
 Status CheckKeyName(const std::string& name) {
   if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') {

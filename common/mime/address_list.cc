@@ -17,7 +17,6 @@ struct Token {
   std::string text;      // quoted string / comment content with quoted pairs undone
 };
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 bool IsSpecial(char c) {
   return std::string_view("()<>[]:;@\\,.\"").find(c) != std::string_view::npos;
 }
@@ -29,8 +28,8 @@ std::vector<Token> Tokenize(std::string_view s) {
     size_t begin = i;
     char c = s[i];
     Token t{Kind::kAtom, {}, {}};
-    if (IsSpace(c)) {
-      while (i < s.size() && IsSpace(s[i])) ++i;
+    if (util::IsAsciiSpace(c)) {
+      while (i < s.size() && util::IsAsciiSpace(s[i])) ++i;
       t.kind = Kind::kSpace;
     } else if (c == '"') {
       t.kind = Kind::kQuoted;
@@ -62,7 +61,7 @@ std::vector<Token> Tokenize(std::string_view s) {
       t.kind = Kind::kSpecial;
       ++i;
     } else {
-      while (i < s.size() && !IsSpace(s[i]) && !IsSpecial(s[i])) ++i;
+      while (i < s.size() && !util::IsAsciiSpace(s[i]) && !IsSpecial(s[i])) ++i;
     }
     t.raw = s.substr(begin, i - begin);
     out.push_back(std::move(t));

@@ -15,15 +15,6 @@ namespace {
 constexpr int kMaxSection = 999;     // RFC 2231 continuation numbers we accept
 constexpr size_t kMaxParams = 1000;  // parameters read from one field
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 // RFC 2045 token: printable ASCII except space and tspecials.
 bool IsTokenChar(char c) {
   auto u = static_cast<unsigned char>(c);
@@ -81,8 +72,8 @@ std::string PercentDecode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+    if (s[i] == '%' && i + 2 < s.size() && util::HexDigitValue(s[i + 1]) >= 0 && util::HexDigitValue(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(util::HexDigitValue(s[i + 1]) * 16 + util::HexDigitValue(s[i + 2])));
       i += 2;
     } else {
       out.push_back(s[i]);
@@ -148,7 +139,7 @@ ParameterizedValue ParseParameterizedValue(std::string_view s) {
   std::vector<RawParam> raw;
   while (i < s.size()) {
     ++i;  // the ';'
-    while (i < s.size() && (IsSpace(s[i]) || s[i] == '(')) {
+    while (i < s.size() && (util::IsAsciiSpace(s[i]) || s[i] == '(')) {
       i = s[i] == '(' ? SkipComment(s, i) : i + 1;
     }
     std::string name;
@@ -161,7 +152,7 @@ ParameterizedValue ParseParameterizedValue(std::string_view s) {
     }
     if (i >= s.size() || s[i] == ';') continue;  // no '=': not a parameter
     ++i;                                         // the '='
-    while (i < s.size() && (IsSpace(s[i]) || s[i] == '(')) {
+    while (i < s.size() && (util::IsAsciiSpace(s[i]) || s[i] == '(')) {
       i = s[i] == '(' ? SkipComment(s, i) : i + 1;
     }
     RawParam p;

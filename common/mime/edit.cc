@@ -5,6 +5,7 @@
 
 #include "common/util/strings.h"
 
+
 namespace mailrelay::mime {
 
 namespace {
@@ -12,8 +13,6 @@ namespace {
 constexpr size_t kSoftLimit = 78;   // RFC 5322 "SHOULD"
 constexpr size_t kHardLimit = 998;  // RFC 5322 "MUST", line end not counted
 constexpr size_t kMaxNameLength = 200;
-
-bool IsWsp(char c) { return c == ' ' || c == '\t'; }
 
 std::string CleanValue(std::string_view value) {
   std::string out;
@@ -45,9 +44,9 @@ std::string FoldField(std::string_view name, std::string_view value, std::string
   while (i < v.size()) {
     // A chunk is the whitespace before a word plus the word; the first gets one space.
     size_t word_begin = i;
-    while (word_begin < v.size() && IsWsp(v[word_begin])) ++word_begin;
+    while (word_begin < v.size() && util::IsBlank(v[word_begin])) ++word_begin;
     size_t word_end = word_begin;
-    while (word_end < v.size() && !IsWsp(v[word_end])) ++word_end;
+    while (word_end < v.size() && !util::IsBlank(v[word_end])) ++word_end;
     std::string_view space = first ? std::string_view(" ") : v.substr(i, word_begin - i);
     std::string_view word = v.substr(word_begin, word_end - word_begin);
     first = false;

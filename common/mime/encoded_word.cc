@@ -14,15 +14,6 @@ namespace {
 constexpr size_t kMaxWord = 75;        // RFC 2047 section 2
 constexpr size_t kMaxCharsetLen = 64;  // generous; real names are short
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 std::string DecodeQ(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -30,9 +21,9 @@ std::string DecodeQ(std::string_view text) {
     char c = text[i];
     if (c == '_') {
       out.push_back(' ');
-    } else if (c == '=' && i + 2 < text.size() && HexValue(text[i + 1]) >= 0 &&
-               HexValue(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexValue(text[i + 1]) * 16 + HexValue(text[i + 2])));
+    } else if (c == '=' && i + 2 < text.size() && util::HexDigitValue(text[i + 1]) >= 0 &&
+               util::HexDigitValue(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(util::HexDigitValue(text[i + 1]) * 16 + util::HexDigitValue(text[i + 2])));
       i += 2;
     } else {
       out.push_back(c);
@@ -46,7 +37,7 @@ size_t MatchEncodedWord(std::string_view s, size_t pos) {
   if (s.substr(pos, 2) != "=?") return 0;
   size_t i = pos + 2;
   size_t charset_begin = i;
-  while (i < s.size() && s[i] != '?' && !IsSpace(s[i]) && i - charset_begin <= kMaxCharsetLen) {
+  while (i < s.size() && s[i] != '?' && !util::IsAsciiSpace(s[i]) && i - charset_begin <= kMaxCharsetLen) {
     ++i;
   }
   if (i == charset_begin || i >= s.size() || s[i] != '?') return 0;
@@ -56,7 +47,7 @@ size_t MatchEncodedWord(std::string_view s, size_t pos) {
   if (enc != 'B' && enc != 'b' && enc != 'Q' && enc != 'q') return 0;
   if (s[i + 1] != '?') return 0;
   i += 2;
-  while (i < s.size() && s[i] != '?' && !IsSpace(s[i])) ++i;
+  while (i < s.size() && s[i] != '?' && !util::IsAsciiSpace(s[i])) ++i;
   if (i + 1 >= s.size() || s[i] != '?' || s[i + 1] != '=') return 0;
   return i + 2 - pos;
 }
@@ -104,7 +95,7 @@ std::string DecodeHeaderText(std::string_view text) {
     }
     std::string_view between = text.substr(literal_begin, p - literal_begin);
     bool only_space = true;
-    for (char c : between) only_space = only_space && IsSpace(c);
+    for (char c : between) only_space = only_space && util::IsAsciiSpace(c);
     if (!(after_word && only_space)) {
       flush();
       out += GuessToUtf8(between);

@@ -2,11 +2,10 @@
 
 #include "common/util/strings.h"
 
+
 namespace mailrelay::mime {
 
 namespace {
-
-bool IsWsp(char c) { return c == ' ' || c == '\t'; }
 
 // One physical line: [begin, content_end) is the text, [content_end, end) its line end.
 struct Line {
@@ -77,11 +76,11 @@ bool FieldScanner::Next(FieldView* field) {
   size_t value_begin = first.begin;
   field->name = {};
   // A line starting with whitespace here has no field to continue: it is malformed.
-  if (text.empty() || !IsWsp(text[0])) {
+  if (text.empty() || !util::IsBlank(text[0])) {
     size_t colon = text.find(':');
     std::string_view candidate =
         colon == std::string_view::npos ? std::string_view() : text.substr(0, colon);
-    while (!candidate.empty() && IsWsp(candidate.back())) candidate.remove_suffix(1);
+    while (!candidate.empty() && util::IsBlank(candidate.back())) candidate.remove_suffix(1);
     if (IsValidFieldName(candidate)) {
       field->name = candidate;
       value_begin = first.begin + colon + 1;
@@ -89,7 +88,7 @@ bool FieldScanner::Next(FieldView* field) {
   }
   size_t value_end = first.content_end;
   size_t end = first.end;
-  while (end < header_.size() && IsWsp(header_[end])) {  // folds continue the field
+  while (end < header_.size() && util::IsBlank(header_[end])) {  // folds continue the field
     Line fold = NextLine(header_, end);
     value_end = fold.content_end;
     end = fold.end;

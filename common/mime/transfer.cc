@@ -18,13 +18,6 @@ std::array<int8_t, 256> MakeBase64Table() {
   return t;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 std::string DecodeBase64Lenient(std::string_view text) {
   static const std::array<int8_t, 256> table = MakeBase64Table();
   std::string out;
@@ -88,8 +81,8 @@ std::string DecodeQuotedPrintable(std::string_view text) {
     for (size_t i = 0; i < line.size(); ++i) {
       char c = line[i];
       if (c == '=' && i + 2 < line.size()) {
-        int hi = HexValue(line[i + 1]);
-        int lo = HexValue(line[i + 2]);
+        int hi = util::HexDigitValue(line[i + 1]);
+        int lo = util::HexDigitValue(line[i + 2]);
         if (hi >= 0 && lo >= 0) {
           out.push_back(static_cast<char>(hi * 16 + lo));
           i += 2;

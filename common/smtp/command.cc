@@ -34,11 +34,9 @@ constexpr std::array<VerbRule, 14> kVerbs = {{
     {Verb::kBdat, "BDAT", VerbRule::kRequired, "BDAT count [LAST]"},
 }};
 
-bool IsBlank(char c) { return c == ' ' || c == '\t'; }
-
 std::string_view TrimBlanks(std::string_view s) {
-  while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsBlank(s.back())) s.remove_suffix(1);
+  while (!s.empty() && util::IsBlank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && util::IsBlank(s.back())) s.remove_suffix(1);
   return s;
 }
 
@@ -63,7 +61,7 @@ ParseResult<Command> ParseCommand(std::string_view line) {
   std::string_view s = TrimBlanks(line);
   if (s.empty()) return Fail(Error::kBadCommandSyntax, "empty command line");
   size_t end = 0;
-  while (end < s.size() && !IsBlank(s[end])) ++end;
+  while (end < s.size() && !util::IsBlank(s[end])) ++end;
   std::string_view verb = s.substr(0, end);
   std::string_view argument = TrimBlanks(s.substr(end));
 
@@ -85,7 +83,7 @@ ParseResult<AuthCommand> ParseAuthArgument(std::string_view argument) {
   std::string_view s = TrimBlanks(argument);
   while (!s.empty()) {
     size_t end = 0;
-    while (end < s.size() && !IsBlank(s[end])) ++end;
+    while (end < s.size() && !util::IsBlank(s[end])) ++end;
     words.emplace_back(s.substr(0, end));
     s = TrimBlanks(s.substr(end));
   }
@@ -106,7 +104,7 @@ ParseResult<AuthCommand> ParseAuthArgument(std::string_view argument) {
 ParseResult<BdatCommand> ParseBdatArgument(std::string_view argument) {
   std::string_view s = TrimBlanks(argument);
   size_t end = 0;
-  while (end < s.size() && !IsBlank(s[end])) ++end;
+  while (end < s.size() && !util::IsBlank(s[end])) ++end;
   std::optional<uint64_t> size = util::ParseUint(s.substr(0, end));
   if (!size) return Fail(Error::kUsage, "BDAT count [LAST]");
   std::string_view rest = TrimBlanks(s.substr(end));

@@ -4,11 +4,10 @@
 
 #include "common/util/strings.h"
 
+
 namespace mailrelay::smtp {
 
 namespace {
-
-bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 
 struct Param {
   std::string_view keyword;
@@ -27,7 +26,7 @@ ParseResult<PathAndParams> SplitPathAndParams(std::string_view argument, std::st
                                               const EnvelopeOptions& options) {
   if (!util::StartsWithIgnoreCase(argument, prefix)) return Fail(Error::kUsage, std::string(usage));
   std::string_view s = argument.substr(prefix.size());
-  while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);  // "FROM: <a@b>" (Postfix)
+  while (!s.empty() && util::IsBlank(s.front())) s.remove_prefix(1);  // "FROM: <a@b>" (Postfix)
   if (s.empty()) return Fail(Error::kUsage, std::string(usage));
 
   PathAndParams out;
@@ -53,12 +52,12 @@ ParseResult<PathAndParams> SplitPathAndParams(std::string_view argument, std::st
   } else {
     if (!options.allow_missing_brackets) return Fail(path_error, "address not in angle brackets");
     end = 0;
-    while (end < s.size() && !IsBlank(s[end])) ++end;
+    while (end < s.size() && !util::IsBlank(s[end])) ++end;
     out.path = "<" + std::string(s.substr(0, end)) + ">";
     out.original = s.substr(0, end);
   }
   std::string_view rest = s.substr(end);
-  if (!rest.empty() && !IsBlank(rest.front())) return Fail(path_error, "garbage after address");
+  if (!rest.empty() && !util::IsBlank(rest.front())) return Fail(path_error, "garbage after address");
   out.params = rest;
   return out;
 }
@@ -86,10 +85,10 @@ bool IsValue(std::string_view v) {
 ParseResult<std::vector<Param>> Tokenize(std::string_view s) {
   std::vector<Param> out;
   while (true) {
-    while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
+    while (!s.empty() && util::IsBlank(s.front())) s.remove_prefix(1);
     if (s.empty()) break;
     size_t end = 0;
-    while (end < s.size() && !IsBlank(s[end])) ++end;
+    while (end < s.size() && !util::IsBlank(s[end])) ++end;
     std::string_view word = s.substr(0, end);
     s.remove_prefix(end);
     Param p;

@@ -10,6 +10,16 @@
 
 namespace mailrelay::util {
 
+// Character classes, ASCII only (never the locale's), for the parsers of mail syntax.
+constexpr bool IsAsciiSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+constexpr bool IsBlank(char c) { return c == ' ' || c == '\t'; }  // RFC 5234 WSP
+constexpr int HexDigitValue(char c) {                              // -1: not a hex digit
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
 std::string_view Trim(std::string_view s);  // ASCII whitespace (space, tab, CR, LF)
 std::string ToLower(std::string_view s);    // ASCII only
 std::string ToUpper(std::string_view s);
