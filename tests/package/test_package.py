@@ -110,7 +110,10 @@ class DebianPackage(unittest.TestCase):
     # --- helpers -------------------------------------------------------------------
     def build_deb(self, version=None):
         out = tempfile.mkdtemp(dir=self.tmp)
-        cmd = ["cpack", "-G", "DEB", "--config", os.path.join(BUILD_DIR, "CPackConfig.cmake"), "-B", out]
+        # gzip rather than the default xz: the same package, built in a fraction of the time
+        # from the large sanitizer binaries of `make test`.
+        cmd = ["cpack", "-G", "DEB", "--config", os.path.join(BUILD_DIR, "CPackConfig.cmake"), "-B", out,
+               "-D", "CPACK_DEBIAN_COMPRESSION_TYPE=gzip"]
         if version:
             cmd += ["-D", "CPACK_PACKAGE_VERSION=" + version]
         run(*cmd, cwd=BUILD_DIR)
