@@ -616,10 +616,11 @@ class RateLimit(SesTestCase):
         trace = [round(t - times[0], 3) for t in times]
         self.assertNotIn("TooManyRequestsException", ses.outcomes(), trace)
         # Requests per second as the fake saw them: qmgr starts at most 2 in any 1-second
-        # window; arrival times jitter by the few milliseconds a request takes to get there
-        # (a new TLS connection is slower than a reused one), hence 0.85 s, not 1 s.
+        # window; arrival times jitter by the time a request takes to get there (a new TLS
+        # connection is slower than a reused one; a loaded CI machine adds a tenth of a second
+        # or more), hence 0.6 s, not 1 s. Without the limit all 8 arrive within milliseconds.
         for i in range(len(times) - 2):
-            self.assertGreaterEqual(times[i + 2] - times[i], 0.85, "3 requests within a second: %s" % trace)
+            self.assertGreaterEqual(times[i + 2] - times[i], 0.6, "3 requests within a second: %s" % trace)
         self.assertGreaterEqual(times[-1] - times[0], 2.8, trace)
 
 
