@@ -68,7 +68,14 @@ test: deps-test fuzz-build
 	@cmake -S . -B $(TEST_DIR) $(TEST_CMAKE_FLAGS) \
 	  -DMAILRELAY_FUZZ_BIN=$(abspath $(FUZZ_DIR))/fuzz $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(TEST_DIR) -j $(JOBS)
-	cd $(TEST_DIR) && ctest --output-on-failure -j $(TEST_JOBS) $(CTEST_ARGS)
+	cd $(TEST_DIR) && ctest --output-on-failure -j $(TEST_JOBS) -LE reliability-full $(CTEST_ARGS)
+
+# The full crash-under-load run (2,000 messages, random SIGKILLs, the master killed once),
+# on the sanitizer build; make test runs a 300-message variant.
+test-reliability: deps-test
+	@cmake -S . -B $(TEST_DIR) $(TEST_CMAKE_FLAGS) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TEST_DIR) -j $(JOBS)
+	cd $(TEST_DIR) && ctest --output-on-failure -L reliability-full
 
 FUZZ_SECONDS ?= 600
 fuzz: fuzz-build
