@@ -125,6 +125,8 @@ class SystemCallFilter(unittest.TestCase):
         self.addCleanup(r.cleanup)
         r.start(wait=False, wrapper=strace)
         master = wait_for(lambda: children_of(r.proc.pid).get("mailrelayd", [None])[0], what="mailrelayd under strace")
+        # Killing strace would leave mailrelayd running untraced: on any failure, stop it first.
+        self.addCleanup(lambda: os.path.exists("/proc/%d" % master) and os.kill(master, signal.SIGKILL))
         r.wait_ready(timeout=60)
         exercise(r)
         os.kill(master, signal.SIGTERM)

@@ -94,6 +94,14 @@ class DebianPackage(unittest.TestCase):
         os.chmod(self.tmp, 0o755)
         self.relay = None
         self.sink = None
+        # Purging deletes the mailrelay users, which deluser refuses while they run anything:
+        # a relay some earlier test left behind would fail this test for the wrong reason.
+        users = "mailrelay,mailrelay-smtpd,mailrelay-deliver"
+        leftovers = subprocess.run(["pgrep", "-a", "-u", users], capture_output=True, text=True).stdout
+        if leftovers:
+            print("\nkilling processes an earlier test left behind:\n" + leftovers)
+            subprocess.run(["pkill", "-KILL", "-u", users])
+            time.sleep(0.5)
         purge()
 
     def tearDown(self):
