@@ -169,10 +169,16 @@ class QueueHandoff(unittest.TestCase):
             try:
                 self.assertEqual(r.send(subject="fills the queue"), {})
                 wait_for(lambda: "not accepting new mail" in r.log(), what="the queue to report full")
-                with Raw(r.port) as c:
-                    c.reply()
-                    c.cmd("EHLO x")
-                    expect(self, c.cmd("MAIL FROM:<a@example.org>"), 452, "4.3.1")
+
+                def mail_reply():
+                    # qmgr's log line can come before smtpd has heard the news: ask again.
+                    with Raw(r.port) as c:
+                        c.reply()
+                        c.cmd("EHLO x")
+                        return c.cmd("MAIL FROM:<a@example.org>")
+                reply = wait_for(lambda: (lambda rep: rep[0] == 452 and rep)(mail_reply()), timeout=10,
+                                 what="452 at MAIL")
+                expect(self, reply, 452, "4.3.1")
             finally:
                 os.kill(agent, signal.SIGCONT)
             r.wait_outbox(1)
