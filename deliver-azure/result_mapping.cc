@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/http/answer.h"
 #include "common/json/json.h"
 #include "common/util/strings.h"
 
@@ -12,47 +13,8 @@ namespace {
 // When ACS asks for no particular wait after a 429: its quotas are per minute.
 constexpr int64_t kDefaultThrottleSeconds = 60;
 
-// Service text goes into logs, DSNs and relayctl: one line, bounded.
-std::string OneLine(std::string_view s, size_t max_len) {
-  std::string out;
-  out.reserve(std::min(s.size(), max_len + 3));
-  for (char c : s) {
-    if (c == '\r') continue;
-    out.push_back(c == '\n' || c == '\t' ? ' ' : c);
-  }
-  return util::Printable(util::Trim(out), max_len);
-}
-
-std::string ReasonPhrase(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
-  }
-}
-
 // "ACS answered 400 InvalidAttachment: text" / "ACS answered 500 Internal Server Error".
-std::string Answered(const http::Response& r) {
-  std::string text = "ACS answered " + std::to_string(r.status);
-  std::string detail = ServiceError(r);
-  if (!detail.empty()) return text + " " + detail;
-  std::string reason = ReasonPhrase(r.status);
-  return reason.empty() ? text : text + " " + reason;
-}
+std::string Answered(const http::Response& r) { return http::Answered("ACS", r, ServiceError(r)); }
 
 SendOutcome Make(Disposition d, int code, std::string enhanced, std::string text) {
   SendOutcome o;
@@ -72,34 +34,10 @@ bool AboutAnAddress(const http::Response& r) {
 }
 
 SendOutcome Transport(const http::Response& r) {
-  std::string text = "ACS not reached: " + OneLine(r.error_message, 300);
-  switch (r.error) {
-    case http::TransportError::kResolve:
-    case http::TransportError::kConnectionRefused:
-    case http::TransportError::kConnectFailed:
-    case http::TransportError::kConnectTimeout:
-      return Make(Disposition::kDeferred, 451, "4.4.1", text);
-    case http::TransportError::kTimeout:
-      // The request may have been acted on: the repeatable-request headers make the retry safe.
-      return Make(Disposition::kDeferred, 451, "4.4.2", "ACS did not answer in time (" +
-                                                            OneLine(r.error_message, 300) + ")");
-    case http::TransportError::kConnectionLost:
-    case http::TransportError::kProtocol:
-      return Make(Disposition::kDeferred, 451, "4.4.2", text);
-    case http::TransportError::kTlsVerify:
-    case http::TransportError::kTls: {
-      SendOutcome o = Make(Disposition::kDeferred, 451, "4.7.5", text);
-      o.config_error = true;
-      return o;
-    }
-    case http::TransportError::kInvalidRequest: {
-      SendOutcome o = Make(Disposition::kDeferred, 451, "4.3.5", text);
-      o.config_error = true;
-      return o;
-    }
-    default:
-      return Make(Disposition::kDeferred, 451, "4.3.0", text);
-  }
+  http::TransportFailure f = http::DescribeTransportFailure("ACS", r);
+  SendOutcome o = Make(Disposition::kDeferred, 451, f.enhanced, f.text);
+  o.config_error = f.config_error;
+  return o;
 }
 
 }  // namespace
@@ -122,8 +60,8 @@ std::string ServiceError(const http::Response& response) {
   if (message.empty() && !(parsed.ok() && parsed->is_object())) {
     message = std::string(util::Trim(response.body));
   }
-  code = OneLine(code, 80);
-  message = OneLine(message, 500);
+  code = util::OneLine(code, 80);
+  message = util::OneLine(message, 500);
   if (code.empty()) return message;
   if (message.empty()) return code;
   return code + ": " + message;
@@ -140,10 +78,10 @@ SendOutcome MapSendResponse(const http::Response& r, std::string_view sent_opera
   const int s = r.status;
   SendOutcome o;
   if (s >= 200 && s < 300) {
-    std::string reason = ReasonPhrase(s);
+    std::string reason(http::ReasonPhrase(s));
     o = Make(Disposition::kDelivered, 250, "2.0.0", std::to_string(s) + (reason.empty() ? "" : " " + reason));
     auto parsed = json::Parse(r.body, {.max_depth = 16, .max_size = 1 << 20});
-    if (parsed.ok()) o.operation_id = OneLine((*parsed)["id"].as_string(), 100);
+    if (parsed.ok()) o.operation_id = util::OneLine((*parsed)["id"].as_string(), 100);
     if (o.operation_id.empty()) o.operation_id = std::string(sent_operation_id);
     return o;
   }
@@ -200,12 +138,12 @@ util::Result<OperationStatus> ParseOperationStatus(std::string_view body) {
     return util::InvalidArgument("operation status has no \"status\"");
   }
   OperationStatus st;
-  st.id = OneLine((*parsed)["id"].as_string(), 100);
-  st.status = OneLine((*parsed)["status"].as_string(), 40);
+  st.id = util::OneLine((*parsed)["id"].as_string(), 100);
+  st.status = util::OneLine((*parsed)["status"].as_string(), 40);
   const json::Value& e = (*parsed)["error"];
   if (e.is_object()) {
-    std::string code = OneLine(e["code"].as_string(), 80);
-    std::string message = OneLine(e["message"].as_string(), 500);
+    std::string code = util::OneLine(e["code"].as_string(), 80);
+    std::string message = util::OneLine(e["message"].as_string(), 500);
     st.error = code.empty() ? message : message.empty() ? code : code + ": " + message;
   }
   return st;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/http/answer.h"
 #include "common/json/json.h"
 #include "common/util/strings.h"
 
@@ -12,58 +13,8 @@ namespace {
 // When Graph asks for no particular wait after a 429.
 constexpr int64_t kDefaultThrottleSeconds = 60;
 
-// Service text goes into logs, DSNs and relayctl: one line, bounded.
-std::string OneLine(std::string_view s, size_t max_len) {
-  std::string out;
-  out.reserve(std::min(s.size(), max_len + 3));
-  for (char c : s.substr(0, max_len * 2)) {
-    if (c == '\r') continue;
-    out.push_back(c == '\n' || c == '\t' ? ' ' : c);
-  }
-  return util::Printable(util::Trim(out), max_len);
-}
-
-std::string ReasonPhrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 202:
-      return "Accepted";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 413:
-      return "Payload Too Large";
-    case 422:
-      return "Unprocessable Entity";
-    case 429:
-      return "Too Many Requests";
-    case 500:
-      return "Internal Server Error";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "";
-  }
-}
-
 // "Graph answered 400 ErrorInvalidRecipients: text" / "Graph answered 500 Internal Server Error".
-std::string Answered(const http::Response& r) {
-  std::string text = "Graph answered " + std::to_string(r.status);
-  std::string detail = ServiceError(r);
-  if (!detail.empty()) return text + " " + detail;
-  std::string reason = ReasonPhrase(r.status);
-  return reason.empty() ? text : text + " " + reason;
-}
+std::string Answered(const http::Response& r) { return http::Answered("Graph", r, ServiceError(r)); }
 
 SendOutcome Make(Disposition d, int code, std::string enhanced, std::string text) {
   SendOutcome o;
@@ -99,35 +50,10 @@ bool WrongUrl(const http::Response& r) {
 }
 
 SendOutcome Transport(const http::Response& r) {
-  std::string text = "Graph not reached: " + OneLine(r.error_message, 300);
-  switch (r.error) {
-    case http::TransportError::kResolve:
-    case http::TransportError::kConnectionRefused:
-    case http::TransportError::kConnectFailed:
-    case http::TransportError::kConnectTimeout:
-      return Make(Disposition::kDeferred, 451, "4.4.1", text);
-    case http::TransportError::kTimeout:
-      // Graph may have taken it: sendMail has no idempotency key, so the retry may send twice.
-      return Make(Disposition::kDeferred, 451, "4.4.2",
-                  "Graph did not answer in time (" + OneLine(r.error_message, 300) + ")");
-    case http::TransportError::kConnectionLost:
-    case http::TransportError::kProtocol:
-    case http::TransportError::kTooLarge:
-      return Make(Disposition::kDeferred, 451, "4.4.2", text);
-    case http::TransportError::kTlsVerify:
-    case http::TransportError::kTls: {
-      SendOutcome o = Make(Disposition::kDeferred, 451, "4.7.5", text);
-      o.config_error = true;
-      return o;
-    }
-    case http::TransportError::kInvalidRequest: {
-      SendOutcome o = Make(Disposition::kDeferred, 451, "4.3.5", text);
-      o.config_error = true;
-      return o;
-    }
-    default:
-      return Make(Disposition::kDeferred, 451, "4.3.0", text);
-  }
+  http::TransportFailure f = http::DescribeTransportFailure("Graph", r);
+  SendOutcome o = Make(Disposition::kDeferred, 451, f.enhanced, f.text);
+  o.config_error = f.config_error;
+  return o;
 }
 
 }  // namespace
@@ -157,8 +83,8 @@ std::string ServiceError(const http::Response& response) {
     if (!(parsed.ok() && parsed->is_object()))
       message = std::string(util::Trim(response.body.substr(0, 2000)));
   }
-  code = OneLine(code, 120);
-  message = OneLine(message, 500);
+  code = util::OneLine(code, 120);
+  message = util::OneLine(message, 500);
   if (code.empty()) return message;
   if (message.empty()) return code;
   return code + ": " + message;
@@ -175,10 +101,10 @@ SendOutcome MapSendResponse(const http::Response& r, std::string_view mailbox) {
   const int s = r.status;
   SendOutcome o;
   std::string request_id;
-  if (const std::string* h = r.Header("request-id")) request_id = OneLine(*h, 80);
+  if (const std::string* h = r.Header("request-id")) request_id = util::OneLine(*h, 80);
   const std::string box = util::Printable(mailbox, 320);
   if (s >= 200 && s < 300) {
-    std::string reason = ReasonPhrase(s);
+    std::string reason(http::ReasonPhrase(s));
     // The request id goes in the result's info, which qmgr's log line and relayctl show add.
     o = Make(Disposition::kDelivered, 250, "2.0.0",
              std::to_string(s) + (reason.empty() ? "" : " " + reason));

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "common/http/answer.h"
 #include "common/json/json.h"
 #include "common/util/strings.h"
 
@@ -40,36 +41,10 @@ SesOutcome Outcome(int code, const char* enhanced, std::string text) {
 }
 
 SesOutcome TransportFailure(const http::Response& r) {
-  using http::TransportError;
-  std::string text = "SES not reached: " + std::string(http::TransportErrorName(r.error)) + ": " +
-                     util::Printable(r.error_message, 300);
-  switch (r.error) {
-    case TransportError::kTimeout:
-      // The request may have been acted on; qmgr's retry may deliver a second copy.
-      return Outcome(451, "4.4.2",
-                     "SES did not answer in time (it may still send the message): " +
-                         util::Printable(r.error_message, 300));
-    case TransportError::kConnectionLost:
-      return Outcome(451, "4.4.2", text);
-    case TransportError::kResolve:
-    case TransportError::kConnectionRefused:
-    case TransportError::kConnectFailed:
-    case TransportError::kConnectTimeout:
-      return Outcome(451, "4.4.1", text);
-    case TransportError::kTlsVerify:
-    case TransportError::kTls: {
-      SesOutcome o = Outcome(451, "4.7.5", text);
-      o.alert = r.error == TransportError::kTlsVerify;
-      return o;
-    }
-    case TransportError::kInvalidRequest: {
-      SesOutcome o = Outcome(451, "4.3.5", text);
-      o.alert = true;
-      return o;
-    }
-    default:
-      return Outcome(451, "4.3.0", text);
-  }
+  http::TransportFailure f = http::DescribeTransportFailure("SES", r);
+  SesOutcome o = Outcome(451, f.enhanced.c_str(), f.text);
+  o.alert = f.config_error;
+  return o;
 }
 
 }  // namespace

@@ -31,16 +31,6 @@ std::string TrimmedAuthority(std::string_view authority) {
   return std::string(authority);
 }
 
-// error_description from Entra spans lines ("AADSTS...\r\nTrace ID: ...").
-std::string OneLine(std::string_view s, size_t max_len) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\r') continue;
-    out.push_back(c == '\n' ? ' ' : c);
-  }
-  return util::Printable(out, max_len);
-}
-
 // expires_in is a number in v2.0 answers, a string in some older ones.
 std::optional<int64_t> ExpiresIn(const json::Value& v) {
   if (v.is_number()) return static_cast<int64_t>(std::floor(v.as_double()));
@@ -116,7 +106,8 @@ util::Result<AccessToken> ParseTokenResponse(const Response& response, int64_t n
   }
   std::string message = "token endpoint answered " + std::to_string(status);
   if (!error.empty()) message += ": " + util::Printable(error, 60);
-  if (!description.empty()) message += ": " + OneLine(description, 400);
+  // error_description from Entra spans lines ("AADSTS...\r\nTrace ID: ...").
+  if (!description.empty()) message += ": " + util::OneLine(description, 400);
   // RFC 6749 5.2 errors are about the request or the client: the configuration. Only
   // temporarily_unavailable, 408, 429 and 5xx are worth retrying unchanged.
   const bool transient = status >= 500 || status == 408 || status == 429 || status < 400 ||

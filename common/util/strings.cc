@@ -102,6 +102,15 @@ std::string Printable(std::string_view s, size_t max_len) {
   return out;
 }
 
+std::string OneLine(std::string_view s, size_t max_len) {
+  std::string out;
+  for (char c : s.substr(0, max_len * 2)) {  // what Printable keeps, and its "..."
+    if (c == '\r') continue;
+    out.push_back(c == '\n' || c == '\t' ? ' ' : c);
+  }
+  return Printable(Trim(out), max_len);
+}
+
 bool IsAscii(std::string_view s) {
   for (char c : s) {
     if (static_cast<unsigned char>(c) > 0x7f) return false;

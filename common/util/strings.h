@@ -38,6 +38,9 @@ std::optional<int64_t> ParseInt(std::string_view s);
 // Replaces bytes outside printable ASCII with '?', so peer-supplied text is safe in one log
 // line; truncates to max_len (adding "...").
 std::string Printable(std::string_view s, size_t max_len = 200);
+// Text from a peer for one log line, a DSN or relayctl: CR dropped, LF and TAB made spaces,
+// trimmed, then Printable.
+std::string OneLine(std::string_view s, size_t max_len = 200);
 
 bool IsAscii(std::string_view s);
 
