@@ -20,7 +20,6 @@ namespace {
 
 int64_t Now() { return util::Clock::System().NowSeconds(); }
 
-
 // Seconds before the next status poll: what ACS asked for, within reason.
 int64_t PollDelay(const http::Response& r) {
   return std::clamp<int64_t>(r.retry_after_seconds.value_or(2), 1, 10);
@@ -221,7 +220,7 @@ void AzureBackend::Authorized(uint64_t job_id, size_t index, bool poll, util::Re
     }
     const bool config = http::IsPermanentTokenError(st);
     SendOutcome o = Deferred(config ? "4.7.0" : "4.4.1", util::Printable(st.message(), 500), config);
-    if (config) ConfigError(jobs_[job_id]->job->queue_id, o.text);
+    if (config) config_errors_.Report(jobs_[job_id]->job->queue_id, o.text);
     FinishSend(job_id, index, std::move(o));
     return;
   }
@@ -265,7 +264,7 @@ void AzureBackend::OnSendResponse(uint64_t job_id, size_t index, http::Response 
     StartSend(*jobs_[job_id], *send);
     return;
   }
-  if (o.config_error) ConfigError(qid, o.text);
+  if (o.config_error) config_errors_.Report(qid, o.text);
   if (o.disposition == Disposition::kDelivered && settings_.poll_status) {
     send->accepted = o;
     std::string fallback = settings_.endpoint + "/emails/operations/" + http::PercentEncode(o.operation_id) +
@@ -409,24 +408,6 @@ void AzureBackend::Cancel(uint64_t job_id) {
     if (send->request_id) client_->Cancel(send->request_id);
   }
   job->done(agent::JobResult::ForAll(*job->job, 451, "4.3.0", "delivery cancelled: the message was deleted"));
-}
-
-void AzureBackend::ConfigError(const std::string& queue_id, const std::string& text) {
-  // Loud, but each distinct error at most once per 30 s: a wrong key would otherwise log once
-  // per message.
-  const int64_t now = util::Clock::System().MonotonicMicros() / 1000000;
-  if (config_errors_.size() > 100) config_errors_.clear();
-  ConfigErrorLog& seen = config_errors_[text];
-  if (seen.logged_at != 0 && now - seen.logged_at < 30) {
-    ++seen.suppressed;
-    return;
-  }
-  log::Line line(log::Level::kError);
-  line.Id(queue_id);
-  if (seen.suppressed) line.Kv("same_error_since", seen.suppressed);
-  line.Text("CONFIGURATION ERROR talking to ACS: " + text + "; mail is deferred, not bounced, until it is fixed");
-  seen.logged_at = now;
-  seen.suppressed = 0;
 }
 
 }  // namespace mailrelay::azure

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "common/agent/agent.h"
+#include "common/agent/config_error_log.h"
 #include "common/http/http_client.h"
 #include "deliver-azure/acs_auth.h"
 #include "deliver-azure/credentials.h"
@@ -84,7 +85,6 @@ class AzureBackend : public agent::Backend {
   void FinishSend(uint64_t job_id, size_t index, SendOutcome outcome);
   void FinishJob(uint64_t job_id);
   Send* Find(uint64_t job_id, size_t index);
-  void ConfigError(const std::string& queue_id, const std::string& text);
 
   event_base* base_;
   AzureSettings settings_;
@@ -94,11 +94,7 @@ class AzureBackend : public agent::Backend {
   // the client (dropping callbacks into this object), then the jobs.
   std::unique_ptr<http::HttpClient> client_;
   std::unique_ptr<Authorizer> auth_;
-  struct ConfigErrorLog {
-    int64_t logged_at = 0;  // monotonic seconds
-    int64_t suppressed = 0;
-  };
-  std::map<std::string, ConfigErrorLog> config_errors_;  // by error text
+  agent::ConfigErrorLog config_errors_{"ACS"};  // CONFIGURATION ERROR lines, rate-limited
 };
 
 }  // namespace mailrelay::azure

@@ -167,7 +167,7 @@ void GraphBackend::Deliver(std::shared_ptr<const agent::DeliveryJob> job, agent:
   SendOutcome refused;
   auto credentials = CredentialsFor(*job, &refused);
   if (!credentials.ok()) {
-    if (refused.config_error) ConfigError(qid, refused.text);
+    if (refused.config_error) config_errors_.Report(qid, refused.text);
     done(agent::JobResult::ForAll(*job, refused.code, refused.enhanced, refused.text));
     return;
   }
@@ -273,7 +273,7 @@ void GraphBackend::OnToken(uint64_t job_id, util::Result<http::AccessToken> toke
                        true)
             : Deferred("4.4.1", "cannot get a Graph token for " + who + ": " +
                                     util::Printable(st.message(), 500));
-    if (o.config_error) ConfigError(j.job->queue_id, o.text);
+    if (o.config_error) config_errors_.Report(j.job->queue_id, o.text);
     Finish(job_id, std::move(o));
     return;
   }
@@ -320,7 +320,7 @@ void GraphBackend::OnResponse(uint64_t job_id, http::Response response) {
   if (o.unauthorized) {
     o.text += "; a freshly fetched token was refused too";
   }
-  if (o.config_error) ConfigError(qid, o.text);
+  if (o.config_error) config_errors_.Report(qid, o.text);
   Finish(job_id, std::move(o));
 }
 
@@ -344,25 +344,6 @@ void GraphBackend::Cancel(uint64_t job_id) {
   if (j->request_id) client_->Cancel(j->request_id);
   j->done(agent::JobResult::ForAll(*j->job, 451, "4.3.0",
                                    "delivery cancelled: the message was deleted"));
-}
-
-void GraphBackend::ConfigError(const std::string& queue_id, const std::string& text) {
-  // Loud, but each distinct error at most once per 30 s: a wrong secret would otherwise log
-  // once per message.
-  const int64_t now = util::Clock::System().MonotonicMicros() / 1000000;
-  if (config_errors_.size() > 100) config_errors_.clear();
-  ConfigErrorLog& seen = config_errors_[text];
-  if (seen.logged_at != 0 && now - seen.logged_at < 30) {
-    ++seen.suppressed;
-    return;
-  }
-  log::Line line(log::Level::kError);
-  line.Id(queue_id);
-  if (seen.suppressed) line.Kv("same_error_since", seen.suppressed);
-  line.Text("CONFIGURATION ERROR talking to Graph: " + text +
-            "; mail is deferred, not bounced, until it is fixed");
-  seen.logged_at = now;
-  seen.suppressed = 0;
 }
 
 }  // namespace mailrelay::graph

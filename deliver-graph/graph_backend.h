@@ -18,6 +18,7 @@
 #include <string>
 
 #include "common/agent/agent.h"
+#include "common/agent/config_error_log.h"
 #include "common/auth/sealed_box.h"
 #include "common/http/http_client.h"
 #include "common/http/token.h"
@@ -66,7 +67,6 @@ class GraphBackend : public agent::Backend {
   void OnToken(uint64_t job_id, util::Result<http::AccessToken> token);
   void OnResponse(uint64_t job_id, http::Response response);
   void Finish(uint64_t job_id, SendOutcome outcome);
-  void ConfigError(const std::string& queue_id, const std::string& text);
 
   event_base* base_;
   GraphSettings settings_;
@@ -78,11 +78,7 @@ class GraphBackend : public agent::Backend {
   std::unique_ptr<http::HttpClient> client_;
   std::unique_ptr<http::TokenCache> tokens_;
   std::unique_ptr<AuthServer> auth_server_;
-  struct ConfigErrorLog {
-    int64_t logged_at = 0;  // monotonic seconds
-    int64_t suppressed = 0;
-  };
-  std::map<std::string, ConfigErrorLog> config_errors_;
+  agent::ConfigErrorLog config_errors_{"Graph"};  // CONFIGURATION ERROR lines, rate-limited
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
