@@ -329,26 +329,29 @@ void Connection::StartAuth() {
   }
   auth_step_ = 0;
   if (mechanism_ == Mechanism::kXoauth2) {
-    state_ = State::kAuthToken;
-    Arm(s_->timeout, "waiting for an Entra ID access token");
-    std::shared_ptr<bool> alive = alive_;
-    s_->tokens->Get([this, alive](util::Result<http::AccessToken> t) {
-      if (!*alive || state_ != State::kAuthToken) return;
-      if (!t.ok()) {
-        std::string text =
-            "cannot get an Entra ID access token for XOAUTH2: " + t.status().message();
-        log::Error()
-            .Kv("relay", relay_)
-            .Text(text + " (check [smtp] tenant_id, client_id, client_secret_file)");
-        SetupFailed({451, "4.7.0", text, kPauseBackend}, false);
-        return;
-      }
-      token_ = t->value;
-      SendAuth();
-    });
+    FetchTokenThenAuth();
     return;
   }
   SendAuth();
+}
+
+void Connection::FetchTokenThenAuth() {
+  state_ = State::kAuthToken;
+  Arm(s_->timeout, "waiting for an Entra ID access token");
+  std::shared_ptr<bool> alive = alive_;
+  s_->tokens->Get([this, alive](util::Result<http::AccessToken> t) {
+    if (!*alive || state_ != State::kAuthToken) return;
+    if (!t.ok()) {
+      std::string text = "cannot get an Entra ID access token for XOAUTH2: " + t.status().message();
+      log::Error()
+          .Kv("relay", relay_)
+          .Text(text + " (check [smtp] tenant_id, client_id, client_secret_file)");
+      SetupFailed({451, "4.7.0", text, kPauseBackend}, false);
+      return;
+    }
+    token_ = t->value;
+    SendAuth();
+  });
 }
 
 void Connection::SendAuth() {
@@ -422,21 +425,7 @@ void Connection::OnAuthReply(const smtp::Reply& reply) {
     s_->tokens->Invalidate(token_);
     token_.clear();
     auth_step_ = 0;
-    state_ = State::kAuthToken;
-    Arm(s_->timeout, "waiting for an Entra ID access token");
-    std::shared_ptr<bool> alive = alive_;
-    s_->tokens->Get([this, alive](util::Result<http::AccessToken> t) {
-      if (!*alive || state_ != State::kAuthToken) return;
-      if (!t.ok()) {
-        std::string text =
-            "cannot get an Entra ID access token for XOAUTH2: " + t.status().message();
-        log::Error().Kv("relay", relay_).Text(text);
-        SetupFailed({451, "4.7.0", text, kPauseBackend}, false);
-        return;
-      }
-      token_ = t->value;
-      SendAuth();
-    });
+    FetchTokenThenAuth();
     return;
   }
   std::string text = std::string("SASL ") + MechanismName(mechanism_) + " authentication failed; " +

@@ -138,6 +138,7 @@ class Connection {
   void SendEhlo();
   void AfterEhlo();
   void StartAuth();
+  void FetchTokenThenAuth();  // XOAUTH2: the Entra token first (cached), then SendAuth
   void SendAuth();
   void OnAuthReply(const smtp::Reply& reply);
   void OnReady();
