@@ -59,6 +59,28 @@ MAX_REQUEST_BODY = 64 << 20
 MAX_HANG_SECONDS = 300
 
 
+def announce_port(port, port_file=None):
+    """Tells the test where the fake listens: the port on stdout, and atomically in port_file."""
+    if port_file:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(port_file)), prefix=".port-")
+        with os.fdopen(fd, "w") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, port_file)
+    sys.stdout.write("%d\n" % port)
+    sys.stdout.flush()
+
+
+def exit_when_stdin_closes():
+    """The fake dies with the test that started it (the test holds its stdin)."""
+    def watch():
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        finally:
+            os._exit(0)
+    threading.Thread(target=watch, daemon=True).start()
+
+
 class BadRequest(Exception):
     """Raised by Request helpers; the base answers 400 with the message."""
 
@@ -495,23 +517,10 @@ class Fake:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         server = _Server((host, self.args.port), family, self)
         port = server.server_address[1]
-        if self.args.port_file:
-            directory = os.path.dirname(os.path.abspath(self.args.port_file))
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".port-")
-            with os.fdopen(fd, "w") as f:
-                f.write("%d\n" % port)
-            os.replace(tmp, self.args.port_file)
         self._write_record()
-        sys.stdout.write("%d\n" % port)
-        sys.stdout.flush()
+        announce_port(port, self.args.port_file)
         if self.args.exit_on_stdin_eof:
-            def watch():
-                try:
-                    while sys.stdin.buffer.read(4096):
-                        pass
-                finally:
-                    os._exit(0)
-            threading.Thread(target=watch, daemon=True).start()
+            exit_when_stdin_closes()
         try:
             server.serve_forever(poll_interval=0.2)
         finally:

@@ -59,6 +59,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fakebase import announce_port, exit_when_stdin_closes  # noqa: E402
 
 PHASES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "rset", "data", "dot")
 OUTLOOK_AUDIENCE = "https://outlook.office365.com"
@@ -416,22 +417,9 @@ def main(argv=None):
         loop.create_server(factory, host=args.host, port=args.port, family=family,
                            ssl=ctx if args.tls == "implicit" else None, reuse_address=True))
     port = server.sockets[0].getsockname()[1]
-    if args.port_file:
-        directory = os.path.dirname(os.path.abspath(args.port_file))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".port-")
-        with os.fdopen(fd, "w") as f:
-            f.write("%d\n" % port)
-        os.replace(tmp, args.port_file)
-    sys.stdout.write("%d\n" % port)
-    sys.stdout.flush()
+    announce_port(port, args.port_file)
     if args.exit_on_stdin_eof:
-        def watch():
-            try:
-                while sys.stdin.buffer.read(4096):
-                    pass
-            finally:
-                os._exit(0)
-        threading.Thread(target=watch, daemon=True).start()
+        exit_when_stdin_closes()
     try:
         loop.run_forever()
     finally:
