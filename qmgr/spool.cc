@@ -90,12 +90,30 @@ ALTER TABLE recipient ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0;
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
 )sql";
 
+// Version 3: bodies move from a WITHOUT ROWID table to a rowid table. In a WITHOUT ROWID
+// table the blob lives in the primary-key b-tree, and every insert's key search read whole
+// neighbouring bodies through their overflow pages to compare keys (an insert of a 1 MiB
+// chunk copied megabytes). Now the blob is appended at the end of the table b-tree and only
+// the small (message, seq) index is searched.
+constexpr const char* kMigrateV3 = R"sql(
+CREATE TABLE body_v3 (
+  message INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (message, seq)
+);
+INSERT INTO body_v3(message, seq, data) SELECT message, seq, data FROM body ORDER BY message, seq;
+DROP TABLE body;
+ALTER TABLE body_v3 RENAME TO body;
+UPDATE meta SET value = '3' WHERE key = 'schema_version';
+)sql";
+
 struct Migration {
   int to;
   const char* sql;
 };
 // Every step from the oldest supported schema, applied in order, each in its own transaction.
-constexpr Migration kMigrations[] = {{2, kMigrateV2}};
+constexpr Migration kMigrations[] = {{2, kMigrateV2}, {3, kMigrateV3}};
 
 class Stmt {
  public:
@@ -494,6 +512,19 @@ util::Status Spool::DeleteMessage(int64_t rowid) {
     if (s.Step() != SQLITE_DONE) return Error("delete message");
   }
   return util::Status::Ok();
+}
+
+uint64_t Spool::FreeBytesInside() {
+  int64_t pages = 0, page_size = 0;
+  {
+    Stmt s(Prepare("PRAGMA freelist_count"));
+    if (s.ok() && s.Step() == SQLITE_ROW) pages = s.ColInt(0);
+  }
+  {
+    Stmt s(Prepare("PRAGMA page_size"));
+    if (s.ok() && s.Step() == SQLITE_ROW) page_size = s.ColInt(0);
+  }
+  return pages > 0 && page_size > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) : 0;
 }
 
 util::Status Spool::AppendSendLog(const SendLogEntry& e) {

@@ -21,7 +21,7 @@
 
 namespace mailrelay::qmgr {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 class Spool {
  public:
@@ -62,6 +62,9 @@ class Spool {
   util::Result<std::vector<SendLogEntry>> ReadSendLog(int64_t since, int limit);
   std::string path() const { return path_; }
   int schema_version() const { return schema_version_; }
+  // Bytes of free pages inside queue.db (left by delivered messages): SQLite fills them
+  // before it grows the file, and never gives them back to the file system.
+  uint64_t FreeBytesInside();
 
   // Checkpoints run on their own thread and connection, so the loop never waits for the
   // database file's write-back and fsync; commits only append to the WAL and fsync it.

@@ -74,7 +74,7 @@ class Verbs(unittest.TestCase):
         st = self.r.relayctl("status", json_out=True)
         self.assertEqual({p["name"] for p in st["processes"]}, {"qmgr", "smtpd", "deliver-file"})
         self.assertEqual(st["queue"]["messages"], 0)
-        self.assertEqual(st["schema_version"], 2)
+        self.assertEqual(st["schema_version"], 3)
         self.assertEqual([a["backend"] for a in st["agents"]], ["file"])
 
     def test_list_show_and_their_errors(self):
@@ -309,6 +309,7 @@ class SpoolFiles(unittest.TestCase):
             shutil.copy(os.path.join(SOURCE_DIR, "tests", "data", "spool-v1.db"), os.path.join(r.spool, "queue.db"))
             r.start()
             self.assertIn("upgraded from schema 1 to 2", r.log())
+            self.assertIn("upgraded from schema 2 to 3", r.log())
             r.relayctl("release", "64000000000B")
             r.relayctl("flush")
             files = r.wait_outbox(2, timeout=30)

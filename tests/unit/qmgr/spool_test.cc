@@ -166,6 +166,18 @@ TEST_F(SpoolTest, UpgradesAVersion1SpoolInPlace) {
   EXPECT_TRUE((*all)[1].held);
   EXPECT_EQ(*(*s)->LoadBody(m.rowid), "Subject: Queued before the upgrade\r\nMessage-ID: <v1@example.org>\r\n\r\nstill here\r\n");
   EXPECT_EQ((*s)->ReadSendLog(0, 10)->size(), 1u);
+  {
+    // Version 3 keeps bodies in a rowid table (a WITHOUT ROWID table made big inserts slow).
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/queue.db").c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name='body'", -1, &st, nullptr);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    std::string sql = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    EXPECT_EQ(sql.find("WITHOUT ROWID"), std::string::npos) << sql;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
   // The upgraded spool takes the new fields.
   Message changed = m;
   changed.held = true;
