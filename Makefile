@@ -91,7 +91,7 @@ test-unit: deps-test
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
 
 bench: build deps-bench
-	bench/run.sh $(BUILD_DIR)
+	bench/run.sh $(BUILD_DIR) $(BENCH_ARGS)
 
 # Installs under /usr (DESTDIR=... to stage elsewhere); system users, the spool and the
 # secrets directory come from the package's postinst, or packaging/create-users.sh.

@@ -43,6 +43,22 @@ def rss_kb(pid):
     return 0
 
 
+def pss_kb(pids):
+    """Proportional set size of the processes, summed: shared pages (the binary, libraries)
+    counted once across them, so a relay of many processes is not over-counted."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/smaps_rollup" % pid) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total
+
+
 def cpu_seconds(pids):
     """user+system CPU of the processes and their reaped children, in seconds."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -70,6 +86,48 @@ def descendants(pid):
         if ppid == pid:
             out.extend(descendants(int(d)))
     return out
+
+
+class ThrottledDisk:
+    """A slow disk without new hardware: a block-I/O cgroup that caps write operations per
+    second on the device under `directory` (cgroup v2 io.max, or v1 blkio throttling).
+    Processes started with `enter` as their preexec_fn, and their children, are throttled;
+    an fdatasync needs a write and a flush, so N write IOPS gives roughly N/2 fsyncs/s.
+    Root only."""
+
+    def __init__(self, directory, write_iops):
+        st = os.stat(directory)
+        dev = "%d:%d" % (os.major(st.st_dev), os.minor(st.st_dev))
+        # Throttling applies to whole disks: climb from a partition to its disk.
+        if os.path.exists("/sys/dev/block/%s/partition" % dev):
+            with open(os.path.join(os.path.realpath("/sys/dev/block/%s" % dev), "..", "dev")) as f:
+                dev = f.read().strip()
+        self.device = dev
+        name = "mailrelay-bench-%d" % os.getpid()
+        v2 = "/sys/fs/cgroup/cgroup.controllers"
+        if os.path.exists(v2) and "io" in open(v2).read().split():
+            self.path = os.path.join("/sys/fs/cgroup", name)
+            os.makedirs(self.path, exist_ok=True)
+            with open(os.path.join(self.path, "io.max"), "w") as f:
+                f.write("%s wiops=%d\n" % (dev, write_iops))
+        elif os.path.isdir("/sys/fs/cgroup/blkio"):
+            self.path = os.path.join("/sys/fs/cgroup/blkio", name)
+            os.makedirs(self.path, exist_ok=True)
+            with open(os.path.join(self.path, "blkio.throttle.write_iops_device"), "w") as f:
+                f.write("%s %d\n" % (dev, write_iops))
+        else:
+            raise RuntimeError("no block-I/O cgroup controller to throttle the disk with")
+
+    def enter(self):
+        """Moves the calling process into the throttled cgroup (a Popen preexec_fn)."""
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
+    def close(self):
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
 
 
 class SmtpSink:
@@ -104,7 +162,8 @@ class Postfix:
     """A private Postfix instance: same relay role as mailrelay (mynetworks may relay),
     stock defaults otherwise, queue on disk with Postfix's own fsync before 250."""
 
-    def __init__(self, relayhost=None, name="postfix", hold=False, extra=None):
+    def __init__(self, relayhost=None, name="postfix", hold=False, extra=None, preexec_fn=None):
+        self.preexec_fn = preexec_fn
         self.dir = tempfile.mkdtemp(prefix="bench-%s-" % name)
         os.chmod(self.dir, 0o755)
         self.etc = os.path.join(self.dir, "etc")
@@ -157,7 +216,8 @@ class Postfix:
         subprocess.run(["postfix", "-c", self.etc, "check"], check=True, capture_output=True)
 
     def start(self):
-        subprocess.run(["postfix", "-c", self.etc, "start"], check=True, capture_output=True)
+        subprocess.run(["postfix", "-c", self.etc, "start"], check=True, capture_output=True,
+                       preexec_fn=self.preexec_fn)
         wait_port(self.port)
         with open(os.path.join(self.dir, "queue", "pid", "master.pid")) as f:
             self.pid = int(f.read().strip())
@@ -193,8 +253,10 @@ class Postfix:
 class Mailrelay:
     """mailrelayd from build/bin, as root with privilege separation, spool on disk."""
 
-    def __init__(self, route="file", smtp_port=None, name="mailrelay", outbox_on_tmpfs=True, extra=None, hold=False):
+    def __init__(self, route="file", smtp_port=None, name="mailrelay", outbox_on_tmpfs=True, extra=None, hold=False,
+                 preexec_fn=None):
         self.hold = hold
+        self.preexec_fn = preexec_fn
         self.dir = tempfile.mkdtemp(prefix="bench-%s-" % name)
         os.chmod(self.dir, 0o755)
         self.port = free_port()
@@ -226,7 +288,8 @@ class Mailrelay:
     def start(self):
         binary = os.path.join(os.environ.get("MAILRELAY_BIN", os.path.join(SOURCE_DIR, "build", "bin")), "mailrelayd")
         self.log = open(os.path.join(self.dir, "log"), "wb")
-        self.proc = subprocess.Popen([binary, "-c", self.config, "-f"], stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([binary, "-c", self.config, "-f"], stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=self.preexec_fn)
         wait_port(self.port)
         time.sleep(0.5)
         self.pid = self.proc.pid
@@ -242,10 +305,15 @@ class Mailrelay:
             os.kill(self.frozen, signal.SIGCONT)
             self.frozen = None
 
-    def queued(self):
+    def status(self):
+        """relayctl --json status, or None when it fails."""
         r = subprocess.run([os.path.join(os.path.dirname(self.proc.args[0]), "relayctl"), "-c", self.config,
                             "--json", "status"], capture_output=True, text=True)
-        return json.loads(r.stdout)["queue"]["messages"] if r.returncode == 0 else -1
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def queued(self):
+        status = self.status()
+        return status["queue"]["messages"] if status else -1
 
     def processes(self):
         return descendants(self.pid)
@@ -264,6 +332,28 @@ class Mailrelay:
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
         shutil.rmtree(self.outbox, ignore_errors=True)
+
+
+SIZES = {1024: "1 KB", 102400: "100 KB", 2 * 1024 * 1024: "2 MB"}
+SESSIONS = (1, 10, 50, 200)
+
+
+def size_name(size):
+    return SIZES.get(size, "%d B" % size)
+
+
+def parse_list(text):
+    """"1,10,50" -> [1, 10, 50]."""
+    return [int(x) for x in text.split(",") if x]
+
+
+def messages_for(size, sessions, quick=False):
+    """Messages per run: enough for a few seconds of steady state at every point, and at
+    least two per session so every session is busy."""
+    per_session, low, high = {1024: (300, 300, 6000), 102400: (80, 150, 2000)}.get(size, (15, 40, 400))
+    n = min(high, max(low, per_session * sessions))
+    n = n // 4 if quick else n
+    return max(n, 2 * sessions, 20)
 
 
 def smtp_source(port, sessions, messages, size, rcpt="user@example.com"):

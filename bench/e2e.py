@@ -8,7 +8,7 @@ Both relays get the same outbound concurrency (Postfix's default destination con
 20) and keep connections to the upstream open between messages (Postfix: its connection
 cache; mailrelay: deliver-smtp's pool).
 
-    /usr/bin/python3 bench/e2e.py [--quick] [--repeat N]
+    /usr/bin/python3 bench/e2e.py [--quick] [--repeat N] [--sizes 1024,102400] [--sessions 10,50]
 
 Writes bench/results/e2e.json and prints a Markdown table.
 """
@@ -49,7 +49,7 @@ def run_once(name, sink, sessions, n, size):
         arrived = sink.messages() - before
         if arrived != n:
             raise RuntimeError("%s: the sink counted %d messages, %d were sent" % (name, arrived, n))
-        return {"rate": n / total, "accept_rate": n / accepted, "cpu_ms_per_msg": cpu / n * 1000}
+        return {"rate": n / total, "accept_rate": n / accepted, "cpu_s_per_1000": cpu / n * 1000}
     finally:
         target.stop()
 
@@ -58,35 +58,39 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer messages per point")
     ap.add_argument("--repeat", type=int, default=3, help="runs per point; the median is reported")
+    ap.add_argument("--sizes", default="1024,102400,2097152", help="message sizes in bytes")
+    ap.add_argument("--sessions", default=",".join(str(s) for s in b.SESSIONS), help="concurrent sessions")
     args = ap.parse_args()
     sink = b.SmtpSink()
     rows = []
     try:
-        for sessions in (10, 50):
-            n = 750 if args.quick else 3000
-            row = {"size": 1024, "sessions": sessions, "messages": n}
-            for name in ("postfix", "mailrelay"):
-                runs = sorted((run_once(name, sink, sessions, n, 1024) for _ in range(args.repeat)),
-                              key=lambda r: r["rate"])
-                mid = runs[len(runs) // 2]
-                row[name] = round(mid["rate"], 1)
-                row[name + "_runs"] = [round(r["rate"], 1) for r in runs]
-                row[name + "_accept_rate"] = round(mid["accept_rate"], 1)
-                row[name + "_cpu_ms_per_msg"] = round(mid["cpu_ms_per_msg"], 2)
-            row["mailrelay_vs_postfix"] = round(row["mailrelay"] / row["postfix"], 2)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        for size in b.parse_list(args.sizes):
+            for sessions in b.parse_list(args.sessions):
+                n = b.messages_for(size, sessions, args.quick)
+                row = {"size": size, "sessions": sessions, "messages": n}
+                for name in ("postfix", "mailrelay"):
+                    runs = sorted((run_once(name, sink, sessions, n, size) for _ in range(args.repeat)),
+                                  key=lambda r: r["rate"])
+                    mid = runs[len(runs) // 2]
+                    row[name] = round(mid["rate"], 1)
+                    row[name + "_runs"] = [round(r["rate"], 1) for r in runs]
+                    row[name + "_accept_rate"] = round(mid["accept_rate"], 1)
+                    row[name + "_cpu_s_per_1000"] = round(mid["cpu_s_per_1000"], 2)
+                row["mailrelay_vs_postfix"] = round(row["mailrelay"] / row["postfix"], 2)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     finally:
         sink.stop()
     result = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release()}, "concurrency": CONCURRENCY,
-              "rows": rows}
-    print("\nEnd to end, 1 KB messages/s (median of %d runs; sent until delivered at smtp-sink):" % args.repeat)
-    print("| sessions | Postfix | mailrelay | mailrelay/Postfix | CPU ms/msg Postfix | CPU ms/msg mailrelay |")
-    print("|---|---|---|---|---|---|")
+              "repeat": args.repeat, "rows": rows}
+    print("\nEnd to end, messages/s (median of %d runs; sent until delivered at smtp-sink):" % args.repeat)
+    print("| size | sessions | Postfix | mailrelay | mailrelay/Postfix | CPU s/1000 msgs Postfix "
+          "| CPU s/1000 msgs mailrelay |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %d | %.0f | %.0f | %.2fx | %.2f | %.2f |" % (r["sessions"], r["postfix"], r["mailrelay"],
-                                                          r["mailrelay_vs_postfix"], r["postfix_cpu_ms_per_msg"],
-                                                          r["mailrelay_cpu_ms_per_msg"]))
+        print("| %s | %d | %.0f | %.0f | %.2fx | %.2f | %.2f |" % (
+            b.size_name(r["size"]), r["sessions"], r["postfix"], r["mailrelay"], r["mailrelay_vs_postfix"],
+            r["postfix_cpu_s_per_1000"], r["mailrelay_cpu_s_per_1000"]))
     print("saved", b.save("e2e.json", result))
 
 
