@@ -107,6 +107,9 @@ SesOutcome MapSendEmailResponse(const http::Response& r) {
     o.code = smtp;
     o.enhanced = enhanced;
   };
+  // Only a 4xx is SES refusing this message: the same code on a 5xx (or on a redirect from a
+  // proxy) is no reason to bounce, the relay defers whatever it cannot be sure of.
+  const bool refused = r.status >= 400 && r.status < 500;
   const bool quota = message.find("Daily message quota exceeded") != std::string::npos ||
                      code == "LimitExceededException" || code == "LimitExceeded";
   if (quota) {
@@ -121,18 +124,19 @@ SesOutcome MapSendEmailResponse(const http::Response& r) {
     set(451, "4.4.5");
     o.throttled = true;
     o.retry_after = r.retry_after_seconds.value_or(kThrottleBackoffSeconds);
-  } else if (In(code, {"MessageRejected", "MessageRejectedException"})) {
+  } else if (refused && In(code, {"MessageRejected", "MessageRejectedException"})) {
     const bool unverified = message.find("not verified") != std::string::npos;
     if (unverified) {
       set(550, "5.7.1");
     } else {
       set(554, "5.6.0");
     }
-  } else if (In(code, {"MailFromDomainNotVerifiedException", "MailFromDomainNotVerified"})) {
+  } else if (refused &&
+             In(code, {"MailFromDomainNotVerifiedException", "MailFromDomainNotVerified"})) {
     set(550, "5.7.1");
-  } else if (In(code, {"BadRequestException", "ValidationException", "InvalidParameterValue",
-                       "InvalidParameterValueException", "InvalidParameterCombination",
-                       "SerializationException"})) {
+  } else if (refused && In(code, {"BadRequestException", "ValidationException",
+                                  "InvalidParameterValue", "InvalidParameterValueException",
+                                  "InvalidParameterCombination", "SerializationException"})) {
     set(554, "5.5.4");
   } else if (In(code, {"AccountSuspendedException", "SendingPausedException",
                        "AccountSendingPausedException", "ConfigurationSetSendingPausedException",

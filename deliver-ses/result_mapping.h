@@ -10,6 +10,7 @@
 //   MessageRejected                                    554 5.6.0 (550 5.7.1 unverified address)
 //   MailFromDomainNotVerified                          550 5.7.1 bounced
 //   BadRequest / Validation / InvalidParameterValue    554 5.5.4 bounced
+//     (these three bounce only on a 4xx answer; on any other the status decides: deferred)
 //   AccountSuspended, SendingPaused, NotFound          451 4.3.5 deferred, loud
 //   expired / invalid keys, signature, access denied   451 4.7.0 deferred, loud (keys dropped)
 //   anything else                                      451 4.3.0 deferred (never lost)

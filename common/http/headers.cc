@@ -76,6 +76,18 @@ std::optional<int64_t> ToUnix(int year, int month0, int day, int h, int m, int s
 
 }  // namespace
 
+void AddHeaderLine(HeaderMap& headers, std::string_view line) {
+  if (line.substr(0, 5) == "HTTP/") {
+    headers.clear();
+    return;
+  }
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return;
+  std::string_view name = util::Trim(line.substr(0, colon));
+  if (name.empty()) return;  // " : x" is no more a field than ": x"
+  headers.emplace(util::ToLower(name), std::string(util::Trim(line.substr(colon + 1))));
+}
+
 const std::string* FindHeader(const HeaderMap& headers, std::string_view name) {
   auto it = headers.find(util::ToLower(name));
   return it == headers.end() ? nullptr : &it->second;

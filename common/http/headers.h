@@ -14,6 +14,12 @@ namespace mailrelay::http {
 // Header name (ASCII lowercase) -> value (surrounding whitespace trimmed).
 using HeaderMap = std::multimap<std::string, std::string, std::less<>>;
 
+// One line of a response head as libcurl's header callback hands it over (line end included).
+// "HTTP/..." is a status line: a new response begins (the final one after a 100 Continue), so
+// the map is cleared. "Name: value" is added with the name lowercased and both parts trimmed.
+// Anything else (the blank line ending the head, a line without a name) is ignored.
+void AddHeaderLine(HeaderMap& headers, std::string_view line);
+
 // First value of `name` (any case), or nullptr.
 const std::string* FindHeader(const HeaderMap& headers, std::string_view name);
 

@@ -409,15 +409,7 @@ size_t HttpClient::Impl::OnHeader(char* data, size_t size, size_t n, void* userp
     t->too_large = true;
     return 0;
   }
-  std::string_view line(data, len);
-  if (line.substr(0, 5) == "HTTP/") {
-    t->response.headers.clear();  // a new response (after 100 Continue): forget the old one
-    return len;
-  }
-  size_t colon = line.find(':');
-  if (colon == std::string_view::npos || colon == 0) return len;  // blank line, junk
-  t->response.headers.emplace(util::ToLower(util::Trim(line.substr(0, colon))),
-                              std::string(util::Trim(line.substr(colon + 1))));
+  AddHeaderLine(t->response.headers, std::string_view(data, len));
   return len;
 }
 

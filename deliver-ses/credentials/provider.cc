@@ -140,7 +140,8 @@ util::Result<AwsCredentials> ParseCredentialsJson(std::string_view body,
   const std::string& expiration = v["Expiration"].as_string();
   if (!expiration.empty()) {
     std::optional<int64_t> t = ParseIso8601(expiration);
-    if (!t) {
+    // The epoch (or before) is no expiry a service means, and 0 would read as "never expires".
+    if (!t || *t <= 0) {
       return util::Unavailable(source + ": unreadable Expiration \"" +
                                util::Printable(expiration, 40) + "\"");
     }

@@ -120,7 +120,10 @@ util::Result<AwsCredentials> ParseAssumeRoleWithWebIdentityResponse(const http::
     if (c.keys.session_token.empty())
       return util::Unavailable(what + " answered without a SessionToken");
     std::optional<int64_t> exp = ParseIso8601(XmlElementText(*block, "Expiration").value_or(""));
-    if (!exp) return util::Unavailable(what + " answered without a readable Expiration");
+    // As in ParseCredentialsJson: 0 would read as "never expires".
+    if (!exp || *exp <= 0) {
+      return util::Unavailable(what + " answered without a readable Expiration");
+    }
     c.expires_at_us = *exp * 1000000;
     return c;
   }

@@ -8,6 +8,8 @@ set -eu
 bin=$1
 total=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
+# The fuzz build lets UBSan recover (print and go on): make its reports findings too.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 targets=$(ls "$bin" | grep '_fuzz$' || true)
 [ -n "$targets" ] || { echo "no fuzz targets in $bin (build them: make fuzz)"; exit 1; }
 n=$(echo "$targets" | wc -l)
@@ -27,7 +29,7 @@ for t in $targets; do
          "$scratch/$name" >>"$scratch/$name.log" 2>&1; then
     echo "!! $t found a problem:"; tail -40 "$scratch/$name.log"; status=1
   else
-    grep -E "^#[0-9]+ +DONE" "$scratch/$name.log" | tail -1 || true
+    grep -E "^#[0-9]+[[:space:]]+DONE" "$scratch/$name.log" | tail -1 || true
   fi
 done
 exit $status

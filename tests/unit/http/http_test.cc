@@ -222,6 +222,47 @@ TEST(HttpRetryAfter, HeaderPrecedenceAndMilliseconds) {
   EXPECT_EQ(*FindHeader(bad_ms, "Retry-After"), "7");
 }
 
+TEST(HttpHeaders, AddHeaderLineLowercasesAndTrims) {
+  HeaderMap h;
+  AddHeaderLine(h, "HTTP/1.1 202 Accepted\r\n");
+  AddHeaderLine(h, "Operation-Location: https://acs.example/emails/operations/1?x=a:b\r\n");
+  AddHeaderLine(h, "Retry-After:\t30 \r\n");
+  AddHeaderLine(h, "x-ms-request-id:\r\n");  // empty value
+  AddHeaderLine(h, "Set-Cookie: a=1\r\n");
+  AddHeaderLine(h, "set-cookie: b=2\r\n");  // repeated names are all kept
+  AddHeaderLine(h, "\r\n");
+  ASSERT_EQ(h.size(), 5u);
+  EXPECT_EQ(*FindHeader(h, "operation-location"), "https://acs.example/emails/operations/1?x=a:b");
+  EXPECT_EQ(*FindHeader(h, "RETRY-AFTER"), "30");
+  EXPECT_EQ(*FindHeader(h, "x-ms-request-id"), "");
+  EXPECT_EQ(h.count("set-cookie"), 2u);
+}
+
+TEST(HttpHeaders, AddHeaderLineIgnoresJunk) {
+  HeaderMap h;
+  for (const char* junk :
+       {"", "\r\n", "\n", "no colon here\r\n", ": no name\r\n", " \t: blank name\r\n"}) {
+    AddHeaderLine(h, junk);
+  }
+  EXPECT_TRUE(h.empty());
+  AddHeaderLine(h, "Bare-LF: yes\n");
+  AddHeaderLine(h, "No-Line-End:x");
+  EXPECT_EQ(*FindHeader(h, "bare-lf"), "yes");
+  EXPECT_EQ(*FindHeader(h, "no-line-end"), "x");
+}
+
+TEST(HttpHeaders, AStatusLineStartsTheNextResponse) {
+  HeaderMap h;
+  AddHeaderLine(h, "HTTP/1.1 100 Continue\r\n");
+  AddHeaderLine(h, "X-Interim: 1\r\n");
+  AddHeaderLine(h, "\r\n");
+  AddHeaderLine(h, "HTTP/2 429 \r\n");
+  EXPECT_TRUE(h.empty());  // nothing of the interim response is left
+  AddHeaderLine(h, "retry-after: 5\r\n");
+  EXPECT_EQ(RetryAfterFromHeaders(h, 0), 5);
+  EXPECT_EQ(FindHeader(h, "x-interim"), nullptr);
+}
+
 TEST(HttpUrl, LoopbackHosts) {
   for (const char* h : {"localhost", "LocalHost", "127.0.0.1", "127.255.1.2", "::1", "[::1]"}) {
     EXPECT_TRUE(IsLoopbackHost(h)) << h;

@@ -275,6 +275,11 @@ TEST(CredentialsJson, Failures) {
   // Temporary keys without an expiry are refused rather than trusted forever.
   EXPECT_FALSE(
       ParseCredentialsJson(R"({"AccessKeyId":"A","SecretAccessKey":"s","Token":"t"})", "x").ok());
+  // So are keys "expiring" at the epoch: expires_at_us 0 means long-term keys.
+  EXPECT_FALSE(ParseCredentialsJson(R"({"AccessKeyId":"A","SecretAccessKey":"s","Token":"t",)"
+                                    R"("Expiration":"1970-01-01T00:00:00Z"})",
+                                    "x")
+                   .ok());
 }
 
 TEST(ContainerRequest, RelativeFullAndTokens) {
@@ -411,6 +416,11 @@ TEST(Sts, ErrorsAndTheirKinds) {
             util::Code::kUnavailable);
   r.status = 200;
   r.body = "<AssumeRoleWithWebIdentityResponse/>";
+  EXPECT_EQ(ParseAssumeRoleWithWebIdentityResponse(r, "arn:x").status().code(),
+            util::Code::kUnavailable);
+  // Expiring at the epoch would read as long-term keys (expires_at_us 0).
+  r.body = kStsOk;
+  r.body.replace(r.body.find("2014-10-24T23:00:23Z"), 20, "1970-01-01T00:00:00Z");
   EXPECT_EQ(ParseAssumeRoleWithWebIdentityResponse(r, "arn:x").status().code(),
             util::Code::kUnavailable);
 }

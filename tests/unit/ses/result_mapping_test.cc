@@ -91,6 +91,10 @@ TEST(ResultMapping, TheTable) {
       {503, "ServiceUnavailable", "", 451, "4.3.0", false, false, false},
       {413, "", "", 552, "5.3.4", false, false, false},
       {418, "SomethingNew", "?", 451, "4.3.0", false, true, false},
+      // A refusal code on anything but a 4xx is no refusal: defer, never bounce.
+      {503, "MessageRejected", "Email address is not verified.", 451, "4.3.0", false, false, false},
+      {500, "BadRequestException", "Invalid parameters", 451, "4.3.0", false, false, false},
+      {302, "MailFromDomainNotVerifiedException", "moved", 451, "4.3.0", false, true, false},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.type + " " + c.message);
